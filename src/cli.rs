@@ -1,1 +1,5 @@
-pub fn run() -> i32 { 0 }
+//! The command line (being written).
+/// Runs netc with the process arguments; returns the exit code.
+pub fn run() -> i32 {
+    0
+}

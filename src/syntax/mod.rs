@@ -4,6 +4,7 @@
 
 pub mod ast;
 pub mod builtins;
+pub mod loader;
 pub mod parser;
 pub mod print;
 pub mod resolve;
