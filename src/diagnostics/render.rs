@@ -15,6 +15,14 @@ pub struct RenderOptions {
 /// Renders `diag` for a terminal. Never fails: a diagnostic that cannot be drawn (which would
 /// be a bug) falls back to a plain one-line form.
 pub fn human(diag: &Diagnostic, sources: &SourceMap, opts: RenderOptions) -> String {
+    if sources.get(diag.primary.span.file).text.is_empty() && diag.secondary.is_empty() {
+        // Nothing to show (an unreadable or empty file): one line says it all.
+        let mut s = format!("{}\n", plain(diag, sources));
+        if let Some(help) = &diag.help {
+            s.push_str(&format!("  help: {help}\n"));
+        }
+        return s;
+    }
     let kind = match diag.severity {
         Severity::Error => ReportKind::Error,
         Severity::Warning => ReportKind::Warning,

@@ -57,7 +57,10 @@ impl ArgTy {
             ArgTy::Bool => "`true` or `false`".into(),
             ArgTy::Sym(s) => one_of(s),
             ArgTy::IntOrPair => "an integer or an `[h, w]` pair".into(),
-            ArgTy::IntPairOrSym(s) => format!("an integer, an `[h, w]` pair or {}", one_of(s)),
+            ArgTy::IntPairOrSym(s) => {
+                let syms: Vec<String> = s.iter().map(|x| format!("`{x}`")).collect();
+                format!("an integer, an `[h, w]` pair, {}", one_of_words(&syms))
+            }
             ArgTy::IntPairOrConst => "an integer, an `[h, w]` pair or a constant kernel".into(),
             ArgTy::IntList => "a list of integers".into(),
             ArgTy::State => "a recurrent state (from `emit: state`) or a tensor".into(),
@@ -68,7 +71,11 @@ impl ArgTy {
 
 fn one_of(s: &[&str]) -> String {
     let quoted: Vec<String> = s.iter().map(|x| format!("`{x}`")).collect();
-    match quoted.as_slice() {
+    one_of_words(&quoted)
+}
+
+fn one_of_words(quoted: &[String]) -> String {
+    match quoted {
         [] => String::new(),
         [one] => one.clone(),
         [init @ .., last] => format!("{} or {}", init.join(", "), last),

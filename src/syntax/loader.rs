@@ -199,7 +199,7 @@ impl Loader<'_> {
                     Some(span) => self.diags.push(
                         Diagnostic::error(
                             Code::ImportNotFound,
-                            format!("cannot read imported file `{}`: {e}", display(path)),
+                            format!("cannot read imported file `{}`: {}", display(path), io_reason(&e)),
                             Label::new(span, "imported here"),
                         )
                         .with_help("import paths are relative to the file that contains the `use`"),
@@ -209,7 +209,7 @@ impl Loader<'_> {
                         let id = self.add_file(norm, display(path), String::new());
                         self.diags.push(Diagnostic::error(
                             Code::Io,
-                            format!("cannot read `{}`: {e}", display(path)),
+                            format!("cannot read `{}`: {}", display(path), io_reason(&e)),
                             Label::new(Span::new(id, 0, 0), ""),
                         ));
                         return Some(id);
@@ -288,6 +288,22 @@ impl Loader<'_> {
             d = d.with_label(Label::new(*span, "imports the next file of the cycle"));
         }
         self.diags.push(d);
+    }
+}
+
+/// An I/O error in words, without the OS error number.
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::IsADirectory => "it is a directory".into(),
+        _ => {
+            let s = e.to_string();
+            match s.find(" (os error") {
+                Some(i) => s[..i].to_string(),
+                None => s,
+            }
+        }
     }
 }
 

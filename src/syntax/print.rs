@@ -26,6 +26,9 @@ pub fn expr(e: &Expr) -> String {
     p.out
 }
 
+/// Chains longer than this are printed one step per line.
+const CHAIN_LINE: usize = 3;
+
 #[derive(Default)]
 struct Printer {
     out: String,
@@ -145,6 +148,14 @@ impl Printer {
     }
 
     fn body(&mut self, b: &Body) {
+        if let [Stmt::Expr(e)] = b.stmts.as_slice() {
+            let mut p = Printer::default();
+            p.expr(e, 0);
+            if !p.out.contains('\n') && p.out.len() <= 40 {
+                let _ = write!(self.out, "{{ {} }}", p.out);
+                return;
+            }
+        }
         self.out.push('{');
         self.indent += 1;
         for s in &b.stmts {
@@ -160,13 +171,35 @@ impl Printer {
         match s {
             Stmt::Let { name, value, .. } => {
                 let _ = write!(self.out, "{} = ", name.name);
-                self.expr(value, 0);
+                self.stmt_expr(value);
             }
             Stmt::Emit { value, .. } => {
                 self.out.push_str("emit ");
                 self.expr(value, 0);
             }
-            Stmt::Expr(e) => self.expr(e, 0),
+            Stmt::Expr(e) => self.stmt_expr(e),
+        }
+    }
+
+    /// A statement's expression: a chain of more than [`CHAIN_LINE`] steps is printed one
+    /// step per line, as people write them.
+    fn stmt_expr(&mut self, e: &Expr) {
+        match &e.kind {
+            ExprKind::Chain(steps) if steps.len() > CHAIN_LINE => {
+                self.indent += 1;
+                for (i, s) in steps.iter().enumerate() {
+                    if i > 0 {
+                        self.line();
+                        self.out.push_str("-> ");
+                    }
+                    if let Some(l) = &s.label {
+                        let _ = write!(self.out, "{}: ", l.name);
+                    }
+                    self.expr(&s.expr, 1);
+                }
+                self.indent -= 1;
+            }
+            _ => self.expr(e, 0),
         }
     }
 

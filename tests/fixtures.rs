@@ -1,0 +1,138 @@
+//! Snapshot tests over fixture files: one insta snapshot per `.net` file, found by glob.
+//!
+//! - `ok/*.net`: must check with no errors; the snapshot is the canonical pretty-print of the
+//!   AST, which must itself parse back to the same print.
+//! - `err/*.net`: must give at least one diagnostic; the snapshot holds the rendered
+//!   diagnostics (no colour) and their JSON lines. Every span must lie inside its file on
+//!   character boundaries.
+//!
+//! Accept reviewed changes with `cargo insta review`; CI fails on any difference.
+
+use netc::diagnostics::{render, Code, Diagnostics, SourceMap};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// The path of a fixture relative to the crate root, with forward slashes.
+fn rel(path: &Path) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+fn check(path: &Path) -> (SourceMap, Diagnostics) {
+    let name = rel(path);
+    let bytes = std::fs::read(path).expect("fixture is readable");
+    let (program, diags) = netc::check_program(netc::syntax::loader::load_source_with(
+        &name,
+        &bytes,
+        &netc::syntax::loader::DiskReader,
+    ));
+    (program.sources, diags)
+}
+
+fn assert_spans_valid(diags: &Diagnostics, sources: &SourceMap) {
+    for d in diags {
+        for l in std::iter::once(&d.primary).chain(&d.secondary) {
+            let text = &sources.get(l.span.file).text;
+            assert!(l.span.start <= l.span.end, "{d:?}");
+            assert!((l.span.end as usize) <= text.len(), "span past the end: {d:?}");
+            assert!(text.is_char_boundary(l.span.start as usize), "{d:?}");
+            assert!(text.is_char_boundary(l.span.end as usize), "{d:?}");
+        }
+    }
+}
+
+fn render_all(diags: &Diagnostics, sources: &SourceMap) -> String {
+    let mut out = String::from("## Diagnostics\n");
+    for d in diags {
+        out.push_str(&render::human(d, sources, render::RenderOptions { color: false }));
+    }
+    out.push_str("\n## JSON\n");
+    for d in diags {
+        let line = render::json_line(d, sources);
+        let _: serde_json::Value = serde_json::from_str(&line).expect("valid JSON");
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn ok() {
+    insta::glob!("fixtures/ok/*.net", |path| {
+        let (sources, diags) = check(path);
+        assert_spans_valid(&diags, &sources);
+        assert!(
+            !diags.has_errors(),
+            "{} should check cleanly:\n{}",
+            rel(path),
+            render_all(&diags, &sources)
+        );
+        let text = std::fs::read_to_string(path).expect("utf-8 fixture");
+        let mut sm = SourceMap::new();
+        let f = sm.add(rel(path), text.clone());
+        let module = netc::syntax::parser::parse(f, &text).expect("parses");
+        let printed = netc::syntax::print::module(&module);
+        let g = sm.add("printed", printed.clone());
+        let again = netc::syntax::parser::parse(g, &printed).expect("the print parses back");
+        assert_eq!(printed, netc::syntax::print::module(&again), "print is not a fixpoint");
+        let mut snap = format!("## AST\n{printed}");
+        if !diags.is_empty() {
+            snap.push('\n');
+            snap.push_str(&render_all(&diags, &sources));
+        }
+        insta::with_settings!({prepend_module_to_snapshot => false, omit_expression => true}, {
+            insta::assert_snapshot!(snap);
+        });
+    });
+}
+
+#[test]
+fn err() {
+    insta::glob!("fixtures/err/*.net", |path| {
+        let (sources, diags) = check(path);
+        assert!(!diags.is_empty(), "{} should give a diagnostic", rel(path));
+        assert_spans_valid(&diags, &sources);
+        insta::with_settings!({prepend_module_to_snapshot => false, omit_expression => true}, {
+            insta::assert_snapshot!(render_all(&diags, &sources));
+        });
+    });
+}
+
+/// Every code is explained in docs/errors.md, and every code but `E0001` (an unreadable
+/// file, tested in tests/cli.rs) is produced by some fixture.
+#[test]
+fn every_code_is_documented_and_exercised() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let docs = std::fs::read_to_string(root.join("docs/errors.md")).expect("docs/errors.md");
+    let mut seen = BTreeSet::new();
+    for suite in ["err", "shape_err"] {
+        let dir = root.join("tests/fixtures").join(suite);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "net") {
+                for d in check(&p).1 {
+                    seen.insert(d.code);
+                }
+            }
+        }
+    }
+    let mut missing_docs = Vec::new();
+    let mut missing_fixture = Vec::new();
+    for &code in Code::ALL {
+        if !docs.contains(&format!("## {}", code.as_str())) {
+            missing_docs.push(code.as_str());
+        }
+        let is_shape = code.as_str().starts_with("E03");
+        if code != Code::Io && !is_shape && !seen.contains(&code) {
+            missing_fixture.push(code.as_str());
+        }
+    }
+    assert!(missing_docs.is_empty(), "undocumented codes: {missing_docs:?}");
+    assert!(missing_fixture.is_empty(), "codes without a fixture: {missing_fixture:?}");
+}
