@@ -131,8 +131,12 @@ fn syntax_error(file: FileId, text: &str, err: pest::error::Error<Rule>) -> Diag
     } else {
         format!("`{}`", found.escape_debug())
     };
-    if expected.is_empty() && at_item_start(text, pos) {
-        expected.push("an item (`net`, `block`, `cell`, `const` or `use`)".into());
+    const ITEM: &str = "an item (`net`, `block`, `cell`, `const` or `use`)";
+    if expected.iter().any(|e| e == ITEM) || (expected.is_empty() && at_item_start(text, pos)) {
+        expected = vec![ITEM.to_string()];
+    }
+    if expected.iter().any(|e| e == "an expression") {
+        expected.retain(|e| e != "a name");
     }
     let message = if expected.is_empty() {
         format!("unexpected {found_words}")
@@ -144,11 +148,75 @@ fn syntax_error(file: FileId, text: &str, err: pest::error::Error<Rule>) -> Diag
     } else {
         "unexpected here".to_string()
     };
+    let unclosed = if found.is_empty() {
+        unclosed_bracket(text)
+    } else {
+        None
+    };
+    let message = match unclosed {
+        Some((_, c)) => format!("unexpected end of file: `{c}` is not closed"),
+        None => message,
+    };
     let mut d = Diagnostic::error(Code::Syntax, message, Label::new(Span::new(file, pos, end), label));
+    if let Some((at, c)) = unclosed {
+        d = d.with_label(Label::new(
+            Span::new(file, at, at + 1),
+            format!("this `{c}` is never closed"),
+        ));
+        d = d.with_help(format!("add the closing `{}`", closing(c)));
+        return d.into();
+    }
     if let Some(help) = syntax_help(text, pos, &found) {
         d = d.with_help(help);
     }
     d.into()
+}
+
+/// The innermost bracket left open at the end of `text` (skipping comments and strings).
+fn unclosed_bracket(text: &str) -> Option<(usize, char)> {
+    let bytes = text.as_bytes();
+    let mut stack: Vec<(usize, char)> = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i < bytes.len() && !(bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/')) {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    if bytes[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            c @ (b'(' | b'[' | b'{') => stack.push((i, c as char)),
+            b')' | b']' | b'}' => {
+                stack.pop();
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    stack.pop()
+}
+
+fn closing(open: char) -> char {
+    match open {
+        '(' => ')',
+        '[' => ']',
+        _ => '}',
+    }
 }
 
 /// Whether `pos` is where a top-level item could start: outside every bracket.
@@ -275,7 +343,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::kw_use => "`use`",
         Rule::kw_state | Rule::state_decl => "`state`",
         Rule::kw_step | Rule::step_decl => "`step`",
-        Rule::kw_emit => "`emit`",
+        Rule::kw_emit => return None,
         Rule::kw_if => "`if`",
         Rule::kw_else => "`else`",
         Rule::kw_repeat => "`repeat`",
@@ -652,7 +720,6 @@ impl Builder {
                     Label::new(self.span(&q), "too many operators"),
                 )
                 .with_help("split it with named values or constants")
-                .with_label(Label::new(span, "in this expression"))
                 .into());
             }
             let op = binop(q.as_rule());
@@ -865,24 +932,27 @@ impl Builder {
     }
 
     fn string(&self, p: Pair<'_, Rule>) -> Res<String> {
-        let span = self.span(&p);
-        let raw = p.into_inner().next().map(|i| i.as_str()).unwrap_or("");
+        let inner = p.into_inner().next();
+        let start = inner.as_ref().map(|i| i.as_span().start()).unwrap_or(0);
+        let raw = inner.map(|i| i.as_str()).unwrap_or("");
         let mut out = String::with_capacity(raw.len());
-        let mut chars = raw.chars();
-        while let Some(c) = chars.next() {
+        let mut chars = raw.char_indices();
+        while let Some((i, c)) = chars.next() {
             if c != '\\' {
                 out.push(c);
                 continue;
             }
             match chars.next() {
-                Some('n') => out.push('\n'),
-                Some('t') => out.push('\t'),
-                Some(c @ ('"' | '\\')) => out.push(c),
-                _ => {
+                Some((_, 'n')) => out.push('\n'),
+                Some((_, 't')) => out.push('\t'),
+                Some((_, c @ ('"' | '\\'))) => out.push(c),
+                other => {
+                    let end = other.map(|(j, c)| j + c.len_utf8()).unwrap_or(i + 1);
+                    let span = Span::new(self.file, start + i, start + end);
                     return Err(Diagnostic::error(
                         Code::InvalidEscape,
                         "invalid escape in string",
-                        Label::new(span, "in this string"),
+                        Label::new(span, "not an escape"),
                     )
                     .with_help("the escapes are \\\" \\\\ \\n and \\t")
                     .into())
