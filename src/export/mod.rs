@@ -1,0 +1,3 @@
+//! Exporting compiled nets to other formats.
+
+pub mod onnx_proto;

@@ -1,0 +1,402 @@
+//! Weights: the tensors stored with a model, in safetensors files.
+//!
+//! Tensor names are the IR's hierarchical parameter names (`conv1/weight`,
+//! `inception3a/b2/conv/bias`, `bn1/running_mean`), stable across compiler versions. A weights
+//! file holds every trainable parameter and every buffer (batch norm's running statistics) of
+//! one net, as little-endian f32; fixed kernels written in the source are not stored.
+//!
+//! Loading validates everything before any value is used: every expected name present with
+//! the expected shape and dtype, nothing extra. All problems are reported in one error.
+//! Writing goes to a temporary file renamed into place, so a failed write never leaves a
+//! half-written file.
+//!
+//! Initialisation is deterministic: the same seed gives bit-identical weights on any machine
+//! (an integer PRNG, uniform distributions, and only correctly rounded float operations).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// How a tensor is initialised by `netc init`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Init {
+    /// He (Kaiming) uniform: U(−√(6/fan_in), √(6/fan_in)) — convolutions and dense layers.
+    HeUniform {
+        /// Inputs feeding one output unit.
+        fan_in: usize,
+    },
+    /// Glorot (Xavier) uniform: U(−√(6/(fan_in+fan_out)), +…) — recurrent gates, embeddings.
+    XavierUniform {
+        /// Inputs of one unit.
+        fan_in: usize,
+        /// Outputs of one input.
+        fan_out: usize,
+    },
+    /// All zeros (biases, batch-norm shifts and running means).
+    Zeros,
+    /// All ones (batch-norm scales and running variances).
+    Ones,
+}
+
+/// One tensor a net expects in its weights file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expected {
+    /// The hierarchical name.
+    pub name: String,
+    /// The shape.
+    pub shape: Vec<usize>,
+    /// How `netc init` fills it.
+    pub init: Init,
+}
+
+impl Expected {
+    /// Number of elements.
+    pub fn elements(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// A set of named f32 tensors, row-major.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Weights {
+    /// Tensors by name, each with its shape and data.
+    pub tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+}
+
+/// What is wrong with a weights file.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WeightsError {
+    /// The file could not be read or written.
+    Io(String),
+    /// The file is not a valid safetensors file (truncated, corrupt, not safetensors).
+    Corrupt(String),
+    /// The file is valid but does not match the net.
+    Mismatch {
+        /// Expected tensors absent from the file.
+        missing: Vec<(String, Vec<usize>)>,
+        /// Tensors in the file the net does not have.
+        extra: Vec<(String, Vec<usize>)>,
+        /// Tensors present with another shape: (name, expected, found).
+        wrong_shape: Vec<(String, Vec<usize>, Vec<usize>)>,
+        /// Tensors present with another dtype: (name, found dtype).
+        wrong_dtype: Vec<(String, String)>,
+    },
+}
+
+impl WeightsError {
+    /// A one-paragraph description, listing every problem.
+    pub fn describe(&self) -> String {
+        match self {
+            WeightsError::Io(e) => e.clone(),
+            WeightsError::Corrupt(e) => format!("not a valid safetensors file: {e}"),
+            WeightsError::Mismatch {
+                missing,
+                extra,
+                wrong_shape,
+                wrong_dtype,
+            } => {
+                let mut lines = Vec::new();
+                for (n, s) in missing {
+                    lines.push(format!("missing `{n}` {s:?}"));
+                }
+                for (n, e, f) in wrong_shape {
+                    lines.push(format!("`{n}` has shape {f:?}, the net expects {e:?}"));
+                }
+                for (n, d) in wrong_dtype {
+                    lines.push(format!("`{n}` is {d}, the net expects F32"));
+                }
+                for (n, s) in extra {
+                    lines.push(format!("unexpected `{n}` {s:?}"));
+                }
+                const SHOWN: usize = 12;
+                let total = lines.len();
+                let mut out: Vec<String> = lines.into_iter().take(SHOWN).collect();
+                if total > SHOWN {
+                    out.push(format!("… and {} more", total - SHOWN));
+                }
+                out.join("\n")
+            }
+        }
+    }
+
+    /// Whether the file looks made for another net (most names do not match).
+    pub fn is_other_net(&self) -> bool {
+        matches!(self, WeightsError::Mismatch { missing, extra, .. }
+            if !missing.is_empty() && !extra.is_empty())
+    }
+}
+
+/// Deterministic initial weights for `expected`.
+pub fn init(expected: &[Expected], seed: u64) -> Weights {
+    let mut tensors = BTreeMap::new();
+    for (i, e) in expected.iter().enumerate() {
+        // One stream per tensor, so adding a layer does not change the others' values.
+        let mut rng = Rng::new(seed ^ fnv1a(e.name.as_bytes()) ^ (i as u64).rotate_left(32));
+        let n = e.elements();
+        let data = match e.init {
+            Init::Zeros => vec![0.0; n],
+            Init::Ones => vec![1.0; n],
+            Init::HeUniform { fan_in } => {
+                let a = (6.0 / fan_in.max(1) as f64).sqrt();
+                (0..n).map(|_| rng.uniform(a)).collect()
+            }
+            Init::XavierUniform { fan_in, fan_out } => {
+                let a = (6.0 / (fan_in + fan_out).max(1) as f64).sqrt();
+                (0..n).map(|_| rng.uniform(a)).collect()
+            }
+        };
+        tensors.insert(e.name.clone(), (e.shape.clone(), data));
+    }
+    Weights { tensors }
+}
+
+/// Serialises `weights` as safetensors bytes, with `metadata` (for example the net's name).
+pub fn to_bytes(
+    weights: &Weights,
+    metadata: &BTreeMap<String, String>,
+) -> Result<Vec<u8>, WeightsError> {
+    let raw: Vec<(String, Vec<usize>, Vec<u8>)> = weights
+        .tensors
+        .iter()
+        .map(|(name, (shape, data))| {
+            let bytes = data.iter().flat_map(|x| x.to_le_bytes()).collect();
+            (name.clone(), shape.clone(), bytes)
+        })
+        .collect();
+    let mut views = Vec::with_capacity(raw.len());
+    for (name, shape, bytes) in &raw {
+        let view = safetensors::tensor::TensorView::new(
+            safetensors::Dtype::F32,
+            shape.clone(),
+            bytes,
+        )
+        .map_err(|e| WeightsError::Corrupt(e.to_string()))?;
+        views.push((name.clone(), view));
+    }
+    let meta: std::collections::HashMap<String, String> =
+        metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    safetensors::tensor::serialize(views, Some(meta))
+        .map_err(|e| WeightsError::Corrupt(e.to_string()))
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder, renamed into place.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WeightsError> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let file_name = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let tmp = match dir {
+        Some(d) => d.join(format!(".{file_name}.tmp{}", std::process::id())),
+        None => Path::new(&format!(".{file_name}.tmp{}", std::process::id())).to_path_buf(),
+    };
+    let io = |e: std::io::Error, what: &Path| {
+        WeightsError::Io(format!("cannot write `{}`: {e}", what.display()))
+    };
+    std::fs::write(&tmp, bytes).map_err(|e| io(e, &tmp))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io(e, path)
+    })
+}
+
+/// Parses safetensors `bytes` and checks them against `expected`.
+pub fn from_bytes(bytes: &[u8], expected: &[Expected]) -> Result<Weights, WeightsError> {
+    let st = safetensors::SafeTensors::deserialize(bytes)
+        .map_err(|e| WeightsError::Corrupt(e.to_string()))?;
+    let mut found: BTreeMap<String, safetensors::tensor::TensorView<'_>> = BTreeMap::new();
+    for (name, view) in st.tensors() {
+        found.insert(name, view);
+    }
+    let mut missing = Vec::new();
+    let mut wrong_shape = Vec::new();
+    let mut wrong_dtype = Vec::new();
+    let mut tensors = BTreeMap::new();
+    for e in expected {
+        let Some(view) = found.remove(&e.name) else {
+            missing.push((e.name.clone(), e.shape.clone()));
+            continue;
+        };
+        if view.dtype() != safetensors::Dtype::F32 {
+            wrong_dtype.push((e.name.clone(), format!("{:?}", view.dtype())));
+            continue;
+        }
+        if view.shape() != e.shape.as_slice() {
+            wrong_shape.push((e.name.clone(), e.shape.clone(), view.shape().to_vec()));
+            continue;
+        }
+        let data: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        tensors.insert(e.name.clone(), (e.shape.clone(), data));
+    }
+    let extra: Vec<(String, Vec<usize>)> = found
+        .into_iter()
+        .map(|(n, v)| (n, v.shape().to_vec()))
+        .collect();
+    if missing.is_empty() && extra.is_empty() && wrong_shape.is_empty() && wrong_dtype.is_empty() {
+        Ok(Weights { tensors })
+    } else {
+        Err(WeightsError::Mismatch {
+            missing,
+            extra,
+            wrong_shape,
+            wrong_dtype,
+        })
+    }
+}
+
+/// Reads and checks a weights file.
+pub fn load(path: &Path, expected: &[Expected]) -> Result<Weights, WeightsError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| WeightsError::Io(format!("cannot read `{}`: {e}", path.display())))?;
+    from_bytes(&bytes, expected)
+}
+
+/// FNV-1a, to derive a per-tensor stream from its name.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// xoshiro256** seeded by SplitMix64: small, fast, and the same on every platform.
+struct Rng {
+    s: [u64; 4],
+}
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        let mut x = seed;
+        let mut next = || {
+            x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        Rng {
+            s: [next(), next(), next(), next()],
+        }
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let result = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
+        let t = self.s[1] << 17;
+        self.s[2] ^= self.s[0];
+        self.s[3] ^= self.s[1];
+        self.s[1] ^= self.s[2];
+        self.s[0] ^= self.s[3];
+        self.s[2] ^= t;
+        self.s[3] = self.s[3].rotate_left(45);
+        result
+    }
+
+    /// Uniform in [−a, a): 53 random bits scaled exactly, then one rounding to f32.
+    fn uniform(&mut self, a: f64) -> f32 {
+        let u = (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+        ((2.0 * u - 1.0) * a) as f32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> Vec<Expected> {
+        vec![
+            Expected {
+                name: "conv1/weight".into(),
+                shape: vec![6, 1, 5, 5],
+                init: Init::HeUniform { fan_in: 25 },
+            },
+            Expected {
+                name: "conv1/bias".into(),
+                shape: vec![6],
+                init: Init::Zeros,
+            },
+        ]
+    }
+
+    #[test]
+    fn init_is_deterministic_and_bounded() {
+        let a = init(&spec(), 7);
+        let b = init(&spec(), 7);
+        let c = init(&spec(), 8);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        let (_, w) = &a.tensors["conv1/weight"];
+        let bound = (6.0f32 / 25.0).sqrt();
+        assert!(w.iter().all(|x| x.abs() <= bound));
+        // Not degenerate: the values spread over the interval.
+        let mean = w.iter().sum::<f32>() / w.len() as f32;
+        assert!(mean.abs() < 0.2 * bound, "{mean}");
+        assert!(w.iter().any(|x| *x > 0.5 * bound) && w.iter().any(|x| *x < -0.5 * bound));
+        assert!(a.tensors["conv1/bias"].1.iter().all(|x| *x == 0.0));
+    }
+
+    const GOLDEN: [u32; 3] = [0xbda5_5f1f, 0x3ecd_79f4, 0x3ee1_3890];
+
+    /// Golden values: a change here changes every weights file `netc init` writes.
+    #[test]
+    fn init_values_are_stable() {
+        let w = init(&spec(), 0);
+        let first: Vec<u32> = w.tensors["conv1/weight"].1[..3]
+            .iter()
+            .map(|x| x.to_bits())
+            .collect();
+        assert_eq!(first, GOLDEN, "{first:#x?}");
+    }
+
+    #[test]
+    fn round_trip_and_validation() {
+        let w = init(&spec(), 1);
+        let bytes = to_bytes(&w, &BTreeMap::new()).expect("serialises");
+        assert_eq!(from_bytes(&bytes, &spec()).expect("loads"), w);
+
+        // Another net's expectations: everything reported at once.
+        let other = vec![
+            Expected {
+                name: "conv1/weight".into(),
+                shape: vec![6, 3, 5, 5],
+                init: Init::Zeros,
+            },
+            Expected {
+                name: "fc/weight".into(),
+                shape: vec![10, 4],
+                init: Init::Zeros,
+            },
+        ];
+        let err = from_bytes(&bytes, &other).expect_err("mismatch");
+        let WeightsError::Mismatch {
+            missing,
+            extra,
+            wrong_shape,
+            ..
+        } = &err
+        else {
+            panic!("{err:?}")
+        };
+        assert_eq!(missing, &[("fc/weight".to_string(), vec![10, 4])]);
+        assert_eq!(extra, &[("conv1/bias".to_string(), vec![6])]);
+        assert_eq!(wrong_shape.len(), 1);
+        assert!(err.is_other_net());
+        let text = err.describe();
+        assert!(text.contains("missing `fc/weight`") && text.contains("unexpected `conv1/bias`"));
+    }
+
+    #[test]
+    fn truncated_and_garbage_files_are_corrupt() {
+        let bytes = to_bytes(&init(&spec(), 1), &BTreeMap::new()).expect("serialises");
+        for cut in [0, 4, 8, bytes.len() / 2, bytes.len() - 1] {
+            let r = from_bytes(&bytes[..cut], &spec());
+            assert!(matches!(r, Err(WeightsError::Corrupt(_))), "cut at {cut}: {r:?}");
+        }
+        let r = from_bytes(b"\x89PNG\r\n\x1a\n not weights at all", &spec());
+        assert!(matches!(r, Err(WeightsError::Corrupt(_))));
+    }
+}
