@@ -29,8 +29,22 @@ pub const MAX_OPERATORS: usize = 256;
 /// Parses `text`, the contents of file `file`.
 pub fn parse(file: FileId, text: &str) -> Result<Module, Diagnostics> {
     check_nesting(file, text)?;
-    pest::set_error_detail(true);
-    let mut pairs = NetParser::parse(Rule::file, text).map_err(|e| syntax_error(file, text, e))?;
+    // Tracking parse attempts for friendly messages slows pest down several times, so it is
+    // switched on only to re-parse a file that failed.
+    pest::set_error_detail(false);
+    let parsed = NetParser::parse(Rule::file, text);
+    let mut pairs = match parsed {
+        Ok(p) => p,
+        Err(_) => {
+            pest::set_error_detail(true);
+            let detailed = NetParser::parse(Rule::file, text);
+            pest::set_error_detail(false);
+            return Err(match detailed {
+                Err(e) => syntax_error(file, text, e),
+                Ok(_) => internal(Span::new(file, 0, 0)),
+            });
+        }
+    };
     let builder = Builder { file };
     // The `file` rule always produces exactly one pair on success.
     let Some(root) = pairs.next() else {
