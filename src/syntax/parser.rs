@@ -24,7 +24,14 @@ use grammar::{NetParser, Rule};
 pub const MAX_NESTING: usize = 64;
 
 /// Most binary operators in one expression (between brackets).
-pub const MAX_OPERATORS: usize = 256;
+pub const MAX_OPERATORS: usize = 64;
+
+/// Most `.field` accesses in a row, and most `else if`s in one chain.
+pub const MAX_CHAIN: usize = 100;
+
+/// Deepest expression tree accepted (brackets, operators, fields, `else if`s and bodies all
+/// count). Recursive passes over the AST stay well inside a 2 MiB thread stack below this.
+pub const MAX_DEPTH: usize = 256;
 
 /// Parses `text`, the contents of file `file`.
 pub fn parse(file: FileId, text: &str) -> Result<Module, Diagnostics> {
@@ -53,7 +60,101 @@ pub fn parse(file: FileId, text: &str) -> Result<Module, Diagnostics> {
             items: Vec::new(),
         });
     };
-    builder.module(root)
+    let module = builder.module(root)?;
+    check_depth(&module)?;
+    Ok(module)
+}
+
+/// Rejects expression trees deeper than [`MAX_DEPTH`], measured without recursion.
+fn check_depth(module: &Module) -> Result<(), Diagnostics> {
+    enum Node<'a> {
+        Expr(&'a Expr),
+        Body(&'a Body),
+    }
+    let mut stack: Vec<(Node<'_>, usize)> = Vec::new();
+    for item in &module.items {
+        match item {
+            Item::Use(_) => {}
+            Item::Const(c) => stack.push((Node::Expr(&c.value), 1)),
+            Item::Block(b) => stack.push((Node::Body(&b.body), 1)),
+            Item::Cell(c) => {
+                stack.extend(c.states.iter().map(|s| (Node::Expr(&s.init), 1)));
+                stack.push((Node::Body(&c.step.body), 1));
+            }
+            Item::Net(n) => {
+                for p in &n.params {
+                    if let Some(d) = &p.default {
+                        stack.push((Node::Expr(d), 1));
+                    }
+                }
+                stack.push((Node::Body(&n.body), 1));
+            }
+        }
+    }
+    while let Some((node, depth)) = stack.pop() {
+        let e = match node {
+            Node::Body(b) => {
+                for st in &b.stmts {
+                    match st {
+                        Stmt::Let { value, .. } | Stmt::Emit { value, .. } => {
+                            stack.push((Node::Expr(value), depth + 1))
+                        }
+                        Stmt::Expr(e) => stack.push((Node::Expr(e), depth + 1)),
+                    }
+                }
+                continue;
+            }
+            Node::Expr(e) => e,
+        };
+        if depth > MAX_DEPTH {
+            return Err(Diagnostic::error(
+                Code::NestingTooDeep,
+                format!("expression nests deeper than {MAX_DEPTH} levels"),
+                Label::new(e.span, "too deep"),
+            )
+            .with_help("split it with named values (`a = …`), constants or blocks")
+            .into());
+        }
+        let d = depth + 1;
+        match &e.kind {
+            ExprKind::Int(_)
+            | ExprKind::Float(_)
+            | ExprKind::Bool(_)
+            | ExprKind::Str(_)
+            | ExprKind::Name(_) => {}
+            ExprKind::Call { args, .. } => {
+                stack.extend(args.iter().map(|a| (Node::Expr(&a.value), d)));
+            }
+            ExprKind::Field { base, .. } => stack.push((Node::Expr(base), d)),
+            ExprKind::Unary { operand, .. } => stack.push((Node::Expr(operand), d)),
+            ExprKind::Binary { lhs, rhs, .. } => {
+                stack.push((Node::Expr(lhs), d));
+                stack.push((Node::Expr(rhs), d));
+            }
+            ExprKind::Array(items) | ExprKind::Fill { dims: items, .. } => {
+                stack.extend(items.iter().map(|x| (Node::Expr(x), d)));
+            }
+            ExprKind::Chain(steps) => {
+                stack.extend(steps.iter().map(|s| (Node::Expr(&s.expr), d)));
+            }
+            ExprKind::Branch { args, branches, .. } => {
+                stack.extend(args.iter().map(|a| (Node::Expr(&a.value), d)));
+                stack.extend(branches.iter().map(|b| (Node::Body(b), d)));
+            }
+            ExprKind::If { cond, then, els } => {
+                stack.push((Node::Expr(cond), d));
+                stack.push((Node::Body(then), d));
+                if let Some(b) = els {
+                    stack.push((Node::Body(b), d));
+                }
+            }
+            ExprKind::Repeat { count, body, .. } => {
+                stack.push((Node::Expr(count), d));
+                stack.push((Node::Body(body), d));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Decodes file bytes, reporting invalid UTF-8 at the first bad byte.
@@ -142,6 +243,9 @@ fn syntax_error(file: FileId, text: &str, err: pest::error::Error<Rule>) -> Diag
     let end = pos + found.len();
     let found_words = if found.is_empty() {
         "end of file".to_string()
+    } else if found.chars().count() > 32 {
+        let head: String = found.chars().take(32).collect();
+        format!("`{}…`", head.escape_debug())
     } else {
         format!("`{}`", found.escape_debug())
     };
@@ -367,7 +471,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::tensor_type | Rule::dtype => "a tensor type such as `f32[N, 3, 224, 224]`",
         Rule::scalar_type => "a type (`int`, `float`, `bool`, `str`)",
         Rule::outputs => "the output names",
-        Rule::body | Rule::branch_body => "`{`",
+        Rule::body | Rule::branch_body | Rule::branches => "`{`",
         Rule::let_stmt | Rule::emit_stmt | Rule::expr_stmt => "a statement",
         Rule::args => "`(`",
         Rule::arg => "an argument",
@@ -774,7 +878,10 @@ impl Builder {
     fn postfix(&self, p: Pair<'_, Rule>) -> Res<Expr> {
         let mut it = p.into_inner();
         let mut e = self.primary(next(&mut it)?)?;
-        for f in it {
+        for (k, f) in it.enumerate() {
+            if k >= MAX_CHAIN {
+                return Err(too_long_chain(self.span(&f), "`.field` accesses"));
+            }
             let field = self.ident(f);
             let span = e.span.to(field.span);
             e = Expr {
@@ -843,48 +950,89 @@ impl Builder {
                     "mul" => BranchKind::Mul,
                     _ => BranchKind::Concat,
                 };
-                let mut args = Vec::new();
-                let mut branches = Vec::new();
+                let mut args = None;
+                let mut branches = None;
                 for q in it {
                     match q.as_rule() {
-                        Rule::args => args = self.args(q)?,
+                        Rule::args => args = Some(q),
                         _ => {
-                            let bspan = self.span(&q);
-                            let stmts = q
-                                .into_inner()
-                                .map(|s| self.stmt(s))
-                                .collect::<Res<Vec<_>>>()?;
-                            branches.push(Body { stmts, span: bspan });
+                            let mut bodies = Vec::new();
+                            for b in q.into_inner() {
+                                let bspan = self.span(&b);
+                                let stmts = b
+                                    .into_inner()
+                                    .map(|s| self.stmt(s))
+                                    .collect::<Res<Vec<_>>>()?;
+                                bodies.push(Body { stmts, span: bspan });
+                            }
+                            branches = Some(bodies);
                         }
                     }
                 }
-                ExprKind::Branch {
-                    kind,
-                    kind_span,
-                    args,
-                    branches,
+                let callee = Ident {
+                    name: k.as_str().to_string(),
+                    span: kind_span,
+                };
+                match (args, branches) {
+                    (a, Some(branches)) => ExprKind::Branch {
+                        kind,
+                        kind_span,
+                        args: a.map(|a| self.args(a)).transpose()?.unwrap_or_default(),
+                        branches,
+                    },
+                    (Some(a), None) => {
+                        let args_span = self.span(&a);
+                        ExprKind::Call {
+                            callee,
+                            args: self.args(a)?,
+                            args_span,
+                        }
+                    }
+                    (None, None) => ExprKind::Name(callee),
                 }
             }
             Rule::if_expr => {
-                let mut it = p.into_inner();
-                it.next(); // `if`
-                let cond = Box::new(self.binary(next(&mut it)?)?);
-                let then = self.body(next(&mut it)?)?;
+                // `if c0 {b0} else if c1 {b1} … else {e}`: conditions and bodies in order,
+                // folded from the last into nested `If`s whose else bodies hold one `If`.
+                let mut conds = Vec::new();
+                let mut bodies = Vec::new();
                 let mut els = None;
-                for q in it {
+                let mut seen_else = false;
+                for q in p.into_inner() {
                     match q.as_rule() {
-                        Rule::body => els = Some(self.body(q)?),
-                        Rule::if_expr => {
-                            let inner = self.primary(q)?;
-                            els = Some(Body {
-                                span: inner.span,
-                                stmts: vec![Stmt::Expr(inner)],
-                            });
+                        Rule::kw_else => seen_else = true,
+                        Rule::kw_if => {
+                            seen_else = false;
+                            if conds.len() > MAX_CHAIN {
+                                return Err(too_long_chain(self.span(&q), "`else if`s"));
+                            }
                         }
-                        _ => {} // `else`
+                        Rule::body if seen_else => els = Some(self.body(q)?),
+                        Rule::body => bodies.push(self.body(q)?),
+                        _ => conds.push(self.binary(q)?),
                     }
                 }
-                ExprKind::If { cond, then, els }
+                let mut result: Option<Expr> = None;
+                while let (Some(cond), Some(then)) = (conds.pop(), bodies.pop()) {
+                    let else_body = match result.take() {
+                        Some(inner) => Some(Body {
+                            span: inner.span,
+                            stmts: vec![Stmt::Expr(inner)],
+                        }),
+                        None => els.take(),
+                    };
+                    let start = if conds.is_empty() { span } else { cond.span.to(then.span) };
+                    let end = else_body.as_ref().map(|b| b.span).unwrap_or(then.span);
+                    result = Some(Expr {
+                        kind: ExprKind::If {
+                            cond: Box::new(cond),
+                            then,
+                            els: else_body,
+                        },
+                        span: if conds.is_empty() { span } else { start.to(end) },
+                    });
+                }
+                return result.ok_or_else(|| internal(span));
             }
             Rule::repeat_expr => {
                 let mut it = p.into_inner();
@@ -975,6 +1123,16 @@ impl Builder {
         }
         Ok(out)
     }
+}
+
+fn too_long_chain(span: Span, what: &str) -> Diagnostics {
+    Diagnostic::error(
+        Code::NestingTooDeep,
+        format!("more than {MAX_CHAIN} {what} in a row"),
+        Label::new(span, "one too many"),
+    )
+    .with_help("split it with named values (`a = …`)")
+    .into()
 }
 
 /// `-3` folds into the literal so that `-3` prints and evaluates as a number.

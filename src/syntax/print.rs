@@ -45,7 +45,7 @@ impl Printer {
 
     fn doc(&mut self, doc: &Option<Doc>) {
         if let Some(d) = doc {
-            for l in d.text.lines() {
+            for l in d.text.split('\n') {
                 if l.is_empty() {
                     self.out.push_str("///");
                 } else {
@@ -149,22 +149,73 @@ impl Printer {
 
     fn body(&mut self, b: &Body) {
         if let [Stmt::Expr(e)] = b.stmts.as_slice() {
-            let mut p = Printer::default();
-            p.expr(e, 0);
-            if !p.out.contains('\n') && p.out.len() <= 40 {
-                let _ = write!(self.out, "{{ {} }}", p.out);
-                return;
+            if is_small(e, &mut 12) {
+                let mut p = Printer::default();
+                p.expr(e, 0);
+                if !p.out.contains('\n') && p.out.len() <= 40 {
+                    let _ = write!(self.out, "{{ {} }}", p.out);
+                    return;
+                }
             }
         }
         self.out.push('{');
         self.indent += 1;
-        for s in &b.stmts {
+        for (i, s) in b.stmts.iter().enumerate() {
+            if i > 0 {
+                self.separate(s);
+            }
             self.line();
             self.stmt(s);
         }
         self.indent -= 1;
         self.line();
         self.out.push('}');
+    }
+
+    /// Ends the previous statement with `;` when `next` would otherwise continue it: line
+    /// breaks mean nothing, so `a` then `(b)` reads as the call `a(b)`, `a` then `-1` as
+    /// `a - 1`, and `zeros` then `[1]` as `zeros[1]`.
+    fn separate(&mut self, next: &Stmt) {
+        let mut p = Printer::default();
+        match next {
+            Stmt::Expr(e) => p.expr_head(e),
+            Stmt::Let { .. } | Stmt::Emit { .. } => return,
+        }
+        if p.out.starts_with(['(', '-', '[']) {
+            self.out.push(';');
+        }
+    }
+
+    /// Prints just enough of `e` to know its first character.
+    fn expr_head(&mut self, e: &Expr) {
+        match &e.kind {
+            ExprKind::Binary { lhs, .. } => {
+                if expr_prec(e) < 1 {
+                    self.out.push('(');
+                } else {
+                    self.expr_head(lhs);
+                }
+            }
+            ExprKind::Chain(steps) => match steps.first() {
+                Some(s) if s.label.is_none() && expr_prec(&s.expr) >= 1 => {
+                    self.expr_head(&s.expr)
+                }
+                Some(_) => self.out.push('x'),
+                None => {}
+            },
+            ExprKind::Field { base, .. } => {
+                if expr_prec(base) < 8 {
+                    self.out.push('(');
+                } else {
+                    self.expr_head(base);
+                }
+            }
+            ExprKind::Int(v) if *v < 0 => self.out.push('-'),
+            ExprKind::Float(v) if v.is_sign_negative() => self.out.push('-'),
+            ExprKind::Unary { op: UnOp::Neg, .. } => self.out.push('-'),
+            ExprKind::Array(_) => self.out.push('['),
+            _ => self.out.push('x'),
+        }
     }
 
     fn stmt(&mut self, s: &Stmt) {
@@ -290,6 +341,7 @@ impl Printer {
                     }
                     for (j, s) in b.stmts.iter().enumerate() {
                         if j > 0 {
+                            self.separate(s);
                             self.line();
                             self.out.push_str("  ");
                         }
@@ -302,17 +354,32 @@ impl Printer {
             }
             ExprKind::If { cond, then, els } => {
                 self.out.push_str("if ");
-                self.expr(cond, 1);
+                self.head(cond);
                 self.out.push(' ');
                 self.body(then);
-                if let Some(b) = els {
-                    self.out.push_str(" else ");
-                    self.body(b);
+                let mut els = els;
+                while let Some(b) = els {
+                    // An else body holding just an `if` is an `else if` (how it parsed).
+                    if let [Stmt::Expr(Expr {
+                        kind: ExprKind::If { cond, then, els: next },
+                        ..
+                    })] = b.stmts.as_slice()
+                    {
+                        self.out.push_str(" else if ");
+                        self.head(cond);
+                        self.out.push(' ');
+                        self.body(then);
+                        els = next;
+                    } else {
+                        self.out.push_str(" else ");
+                        self.body(b);
+                        els = &None;
+                    }
                 }
             }
             ExprKind::Repeat { count, index, body } => {
                 self.out.push_str("repeat ");
-                self.expr(count, 1);
+                self.head(count);
                 if let Some(i) = index {
                     let _ = write!(self.out, " as {}", i.name);
                 }
@@ -333,10 +400,71 @@ impl Printer {
             }
             if let Some(n) = &a.name {
                 let _ = write!(self.out, "{}: ", n.name);
+                self.expr(&a.value, 0);
+            } else if starts_with_label(&a.value) {
+                // `f((l: x))`: without the parentheses, `l:` would read as a keyword.
+                self.expr(&a.value, 1);
+            } else {
+                self.expr(&a.value, 0);
             }
-            self.expr(&a.value, 0);
         }
         self.out.push(')');
+    }
+}
+
+impl Printer {
+    /// The head of an `if` or `repeat`: parenthesised when it ends with a word that a `{`
+    /// would turn into a branch (`if (add) { … }` must not read as `if add { … }`).
+    fn head(&mut self, e: &Expr) {
+        let mut p = Printer {
+            out: String::new(),
+            indent: self.indent,
+        };
+        p.expr(e, 1);
+        let ends_with_kw = ["concat", "add", "mul"].iter().any(|kw| {
+            p.out.strip_suffix(kw).is_some_and(|rest| {
+                !rest.ends_with(|c: char| c.is_alphanumeric() || c == '_')
+            })
+        });
+        if ends_with_kw {
+            self.out.push('(');
+            self.expr(e, 0);
+            self.out.push(')');
+        } else {
+            self.out.push_str(&p.out);
+        }
+    }
+}
+
+/// Whether `e` is a chain whose first step carries a label.
+fn starts_with_label(e: &Expr) -> bool {
+    matches!(&e.kind, ExprKind::Chain(steps) if steps.first().is_some_and(|s| s.label.is_some()))
+}
+
+/// Whether `e` is small enough to consider printing on one line; `budget` counts nodes, so
+/// the test is linear however deep `e` is.
+fn is_small(e: &Expr, budget: &mut usize) -> bool {
+    if *budget == 0 {
+        return false;
+    }
+    *budget -= 1;
+    match &e.kind {
+        ExprKind::Int(_)
+        | ExprKind::Float(_)
+        | ExprKind::Bool(_)
+        | ExprKind::Str(_)
+        | ExprKind::Name(_) => true,
+        ExprKind::Call { args, .. } => args.iter().all(|a| is_small(&a.value, budget)),
+        ExprKind::Field { base, .. } => is_small(base, budget),
+        ExprKind::Unary { operand, .. } => is_small(operand, budget),
+        ExprKind::Binary { lhs, rhs, .. } => is_small(lhs, budget) && is_small(rhs, budget),
+        ExprKind::Array(items) | ExprKind::Fill { dims: items, .. } => {
+            items.iter().all(|x| is_small(x, budget))
+        }
+        ExprKind::Chain(steps) => {
+            steps.len() <= CHAIN_LINE && steps.iter().all(|s| is_small(&s.expr, budget))
+        }
+        ExprKind::Branch { .. } | ExprKind::If { .. } | ExprKind::Repeat { .. } => false,
     }
 }
 
