@@ -1,37 +1,51 @@
-//! Fuzz target: arbitrary bytes → decode → parse; whenever parsing succeeds, the canonical
-//! print must parse again and print identically (the printer's round-trip contract).
+//! Fuzz target: arbitrary bytes through the front end (`netc::check_program` on a loaded
+//! source) and through decode → parse → print → parse.
 //!
 //! Properties checked (a failure aborts, which libFuzzer records as a crash):
-//! - nothing panics or overflows the stack;
-//! - a rejected input yields at least one error diagnostic, and every primary and secondary
-//!   span lies inside the text on UTF-8 character boundaries;
-//! - `print(parse(x))` parses, and `print(parse(print(parse(x)))) == print(parse(x))`.
+//! - nothing panics, overflows the stack or hangs (libFuzzer's `-timeout`);
+//! - the front end (read, parse, imports, names) and the parser agree on rejecting;
+//! - a rejected input yields at least one error diagnostic; every primary and secondary span
+//!   lies inside its file on UTF-8 character boundaries, and every diagnostic renders;
+//! - `print(m)` parses back to `m` up to spans, and prints the same again.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use netc::diagnostics::{Diagnostic, Diagnostics, FileId, SourceMap};
+use netc::diagnostics::{render, Diagnostics, SourceMap};
+use netc::syntax::loader::{self, MemoryReader};
 use netc::syntax::{parser, print};
 
 fuzz_target!(|bytes: &[u8]| {
+    // The whole front end (reading, parsing, imports, names): this is `netc::check_bytes`
+    // with imports served from memory instead of the disk (an input such as
+    // `use "/dev/zero"` must not make the fuzzer read forever), keeping the sources so that
+    // spans can be checked and every diagnostic rendered.
+    let (program, diags) = netc::check_program(loader::load_source_with(
+        "fuzz.net",
+        bytes,
+        &MemoryReader::default(),
+    ));
+    check_spans(&program.sources, &diags);
+
+    // Then the parser alone, for the printer's round trip.
     let mut sm = SourceMap::new();
     let file = sm.add("fuzz.net", String::from_utf8_lossy(bytes).into_owned());
-
-    // TODO(check_bytes): once `netc::check_bytes` exists, also run
-    //     let ds = netc::check_bytes("fuzz.net", bytes);
-    // and check `ds` with `check_spans` against the lossy text (name resolution then runs
-    // on every input too). The decode+parse below stays: it is what the round trip needs.
     let text = match parser::decode(file, bytes) {
         Ok(t) => t,
         Err(d) => {
-            // The valid prefix is the same in the lossy text, so the offset must be a
-            // boundary there too.
-            let text = lossy_text(&sm, file);
-            check_diag(&d, text.len(), |i| text.is_char_boundary(i));
+            assert!(
+                diags.has_errors(),
+                "invalid UTF-8 accepted by the front end"
+            );
+            check_spans(&sm, &d.into());
             return;
         }
     };
     match parser::parse(file, text) {
-        Err(ds) => check_spans(&ds, text),
+        Err(ds) => {
+            assert!(ds.has_errors(), "parse failed without an error diagnostic");
+            assert!(diags.has_errors(), "parse failed but the front end did not");
+            check_spans(&sm, &ds);
+        }
         Ok(m) => {
             let printed = print::module(&m);
             let f2 = sm.add("printed.net", printed.clone());
@@ -81,26 +95,36 @@ fn erase_spans(debug: &str) -> String {
     res
 }
 
-fn lossy_text(sm: &SourceMap, file: FileId) -> &str {
-    &sm.get(file).text
-}
-
 fn first_message(ds: &Diagnostics) -> Option<String> {
-    ds.iter().next().map(|d| format!("{} {}", d.code, d.message))
+    ds.iter()
+        .next()
+        .map(|d| format!("{} {}", d.code, d.message))
 }
 
-fn check_spans(ds: &Diagnostics, text: &str) {
-    assert!(ds.has_errors(), "parse failed without an error diagnostic");
+/// Every label of every diagnostic lies inside the file it names, on character boundaries,
+/// and the diagnostic renders (human and JSON) without panicking.
+fn check_spans(sources: &SourceMap, ds: &Diagnostics) {
+    let files = sources.iter().count();
     for d in ds.iter() {
-        check_diag(d, text.len(), |i| text.is_char_boundary(i));
-    }
-}
-
-fn check_diag(d: &Diagnostic, len: usize, boundary: impl Fn(usize) -> bool) {
-    assert!(d.is_error(), "rejection reported as a warning: {d:?}");
-    for label in std::iter::once(&d.primary).chain(&d.secondary) {
-        let (s, e) = (label.span.start as usize, label.span.end as usize);
-        assert!(s <= e && e <= len, "span {s}..{e} outside 0..{len}: {d:?}");
-        assert!(boundary(s) && boundary(e), "span {s}..{e} not on char boundaries: {d:?}");
+        for label in std::iter::once(&d.primary).chain(&d.secondary) {
+            let span = label.span;
+            assert!(
+                (span.file.0 as usize) < files,
+                "span in unknown file: {d:?}"
+            );
+            let text = &sources.get(span.file).text;
+            let (s, e) = (span.start as usize, span.end as usize);
+            assert!(
+                s <= e && e <= text.len(),
+                "span {s}..{e} outside 0..{}: {d:?}",
+                text.len()
+            );
+            assert!(
+                text.is_char_boundary(s) && text.is_char_boundary(e),
+                "span {s}..{e} not on char boundaries: {d:?}"
+            );
+        }
+        let _ = render::human(d, sources, render::RenderOptions { color: false });
+        let _ = render::json_line(d, sources);
     }
 }

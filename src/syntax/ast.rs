@@ -6,8 +6,9 @@
 //! - spans lie inside their file, on character boundaries, and a node's span covers its
 //!   children's spans;
 //! - [`ExprKind::Chain`] has at least two steps, or one step with a label;
-//! - expression trees are at most a few thousand levels deep (the parser bounds bracket
-//!   nesting and the operator count of one expression), so recursive walks are safe.
+//! - expression trees are at most [`MAX_DEPTH`](super::parser::MAX_DEPTH) levels deep (the
+//!   parser bounds brackets, operators, field and `else if` chains, and the total depth), so
+//!   recursive walks are safe on any thread's stack.
 
 use crate::diagnostics::{FileId, Span};
 

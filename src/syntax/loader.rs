@@ -20,9 +20,33 @@ pub trait FileReader {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DiskReader;
 
+/// Largest source file read: far beyond any network, small enough that `use "/dev/zero"`
+/// or a mistaken multi-gigabyte import fails fast instead of exhausting memory.
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
+
 impl FileReader for DiskReader {
     fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
-        std::fs::read(path)
+        use std::io::Read;
+        let file = std::fs::File::open(path)?;
+        let meta = file.metadata()?;
+        if meta.is_dir() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                "it is a directory",
+            ));
+        }
+        if !meta.is_file() {
+            return Err(std::io::Error::other("not a regular file"));
+        }
+        let mut bytes = Vec::new();
+        file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(std::io::Error::other(format!(
+                "larger than {} MiB",
+                MAX_FILE_BYTES >> 20
+            )));
+        }
+        Ok(bytes)
     }
 }
 

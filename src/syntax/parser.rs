@@ -472,6 +472,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::scalar_type => "a type (`int`, `float`, `bool`, `str`)",
         Rule::outputs => "the output names",
         Rule::body | Rule::branch_body | Rule::branches => "`{`",
+        Rule::branch_sep => "`|`",
         Rule::let_stmt | Rule::emit_stmt | Rule::expr_stmt => "a statement",
         Rule::args => "`(`",
         Rule::arg => "an argument",

@@ -189,18 +189,19 @@ impl Printer {
     /// Prints just enough of `e` to know its first character.
     fn expr_head(&mut self, e: &Expr) {
         match &e.kind {
-            ExprKind::Binary { lhs, .. } => {
-                if expr_prec(e) < 1 {
+            ExprKind::Binary { op, lhs, .. } => {
+                let p = op.precedence();
+                let lp = if op.is_right_assoc() { p + 1 } else { p };
+                if expr_prec(lhs) < lp {
                     self.out.push('(');
                 } else {
                     self.expr_head(lhs);
                 }
             }
             ExprKind::Chain(steps) => match steps.first() {
-                Some(s) if s.label.is_none() && expr_prec(&s.expr) >= 1 => {
-                    self.expr_head(&s.expr)
-                }
-                Some(_) => self.out.push('x'),
+                Some(s) if s.label.is_some() => self.out.push('x'),
+                Some(s) if expr_prec(&s.expr) < 1 => self.out.push('('),
+                Some(s) => self.expr_head(&s.expr),
                 None => {}
             },
             ExprKind::Field { base, .. } => {
