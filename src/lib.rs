@@ -12,6 +12,12 @@
 
 pub mod cli;
 pub mod diagnostics;
+pub mod export;
+pub mod ir;
+pub mod lsp;
+pub mod passes;
+pub mod report;
+pub mod runtime;
 pub mod syntax;
 
 use diagnostics::Diagnostics;

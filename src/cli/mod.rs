@@ -9,6 +9,11 @@
 )]
 
 mod check;
+mod compile;
+mod export;
+mod run;
+mod weights;
+mod lsp;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -37,10 +42,26 @@ enum Command {
     /// Exits 0 when every file is clean (warnings allowed), 1 when any has errors, and 2 on
     /// usage or I/O errors.
     Check(check::CheckArgs),
+    /// Compile a net: its layer table (shapes, params, MACs, memory), IR or Graphviz DOT.
+    Compile(compile::CompileArgs),
+    /// Run a net on inputs (.npy, images, text) with weights from a safetensors file.
+    Run(run::RunArgs),
+    /// Write initial weights for a net to a safetensors file (deterministic for a seed).
+    Init(weights::InitArgs),
+    /// List the weights a net expects: names, shapes and element counts.
+    Weights(weights::WeightsArgs),
+    /// Export a net with its weights to ONNX.
+    Export(export::ExportArgs),
     /// List the built-in layers, or describe one.
     Layers {
         /// A layer to describe (all when omitted).
         name: Option<String>,
+    },
+    /// Run the language server on stdin/stdout, for editors (see docs/editors.md).
+    Lsp {
+        /// Use stdio (the only transport; accepted because some clients pass it).
+        #[arg(long)]
+        stdio: bool,
     },
 }
 
@@ -104,7 +125,13 @@ pub fn run() -> i32 {
 fn dispatch(cli: Cli) -> i32 {
     match cli.command {
         Command::Check(args) => check::run(&args),
+        Command::Compile(args) => compile::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Init(args) => weights::run_init(&args),
+        Command::Weights(args) => weights::run_weights(&args),
+        Command::Export(args) => export::run(&args),
         Command::Layers { name } => layers(name.as_deref()),
+        Command::Lsp { .. } => lsp::run(),
     }
 }
 

@@ -3,7 +3,7 @@
 //! `tests/fixtures/`.
 //!
 //! Ranges: `E00xx` reading files, `E01xx` syntax, `E02xx` names and arguments, `E03xx` shapes,
-//! `W0xxx` warnings.
+//! `E04xx` running nets (inputs, weights, outputs), `W0xxx` warnings.
 
 macro_rules! codes {
     ($($(#[$doc:meta])* $name:ident = $code:literal, $title:literal;)*) => {
@@ -113,6 +113,71 @@ codes! {
     UnusedParameter = "W0002", "unused parameter";
     /// A file defines no net, block, cell or constant.
     EmptyFile = "W0003", "file defines nothing";
+    /// A layer gets a tensor of the wrong rank (a conv on a 2-D tensor, a net input whose
+    /// declared rank does not fit its first layer).
+    WrongRank = "E0300", "wrong input rank";
+    /// A convolution's input channels do not fit its groups or its kernel.
+    ChannelMismatch = "E0301", "channel mismatch";
+    /// Operands of an elementwise operation (a residual `add`, `mul`, `-`) or of a loss
+    /// have shapes that do not broadcast.
+    ShapeMismatch = "E0302", "operand shapes do not match";
+    /// Concatenated tensors differ on an axis other than the concatenation axis.
+    ConcatMismatch = "E0303", "concatenated shapes do not match";
+    /// A dense layer is fed a tensor of rank 4 or more (an image without `flatten`).
+    DenseOnImage = "E0304", "dense layer fed an image";
+    /// A window (kernel and stride) does not tile its input: real input would be dropped.
+    WindowMisfit = "E0305", "window does not fit";
+    /// A kernel or pooling window is larger than its padded input.
+    KernelTooLarge = "E0306", "kernel larger than its input";
+    /// A size (filters, units, kernel, stride, a dimension) is zero or negative.
+    NonPositiveSize = "E0307", "size is zero or negative";
+    /// Size, parameter or cost arithmetic overflows 64 bits.
+    SizeOverflow = "E0308", "size arithmetic overflow";
+    /// A size that must be known (channels, a strided window) is symbolic.
+    SymbolicSize = "E0309", "size must be known";
+    /// A tensor has the wrong element type (embedding floats, convolving integers).
+    WrongDType = "E0310", "wrong element type";
+    /// An axis is out of range for the tensor's rank.
+    AxisOutOfRange = "E0311", "axis out of range";
+    /// A slice does not lie inside its axis.
+    BadSlice = "E0312", "slice out of range";
+    /// A reshape changes the number of elements.
+    ReshapeMismatch = "E0313", "reshape changes the number of elements";
+    /// The inner dimensions of a matrix product differ.
+    MatMulMismatch = "E0314", "matrix product dimensions do not match";
+    /// A recurrent state changes shape in a step, or its initial value has the wrong shape.
+    StateMismatch = "E0315", "recurrent state shape mismatch";
+    /// The net asked for (or any net) is not in the file.
+    NetNotFound = "E0316", "net not found";
+    /// Expanding blocks and repeats gives more layers than netc accepts.
+    NetTooLarge = "E0317", "net too large to expand";
+    /// Shape inference met IR it cannot type: a bug in netc.
+    InternalShapeError = "E0318", "internal error in shape inference";
+    /// A net input was not given, or a value was given for a name that is not an input.
+    MissingInput = "E0400", "input missing or unknown";
+    /// An input's shape does not fit the net's declaration (or a sequence is empty).
+    InputShape = "E0401", "input shape does not match";
+    /// An input's element type does not fit the net's declaration.
+    InputDType = "E0402", "input element type does not match";
+    /// An input file cannot be decoded: not an image, not a valid .npy, text outside the
+    /// vocabulary, images of different sizes in one batch.
+    BadInputFile = "E0403", "input file cannot be decoded";
+    /// A weights file does not fit the net: missing, extra or misshapen tensors.
+    WeightsMismatch = "E0404", "weights do not match the net";
+    /// A weights file is not a valid safetensors file (truncated, corrupt, another format).
+    CorruptWeights = "E0405", "weights file is corrupt";
+    /// A net with learned parameters was run without `--weights`.
+    MissingWeights = "E0406", "no weights given";
+    /// An integer in the data is out of range: a token id beyond the vocabulary, a label
+    /// beyond the classes, an integer division by zero.
+    IndexOutOfRange = "E0407", "index out of range";
+    /// An output cannot be written as asked: unknown output name, a tensor that is not an
+    /// image written as PNG, an unknown extension.
+    BadOutput = "E0408", "output cannot be written";
+    /// The interpreter computed values that do not fit the IR: a bug in netc.
+    InternalRunError = "E0409", "internal error in the interpreter";
+    /// An input holds NaN or infinite values (the net still runs).
+    NonFiniteInput = "W0400", "input has NaN or infinite values";
 }
 
 impl std::fmt::Display for Code {
