@@ -2,7 +2,10 @@
 //! declared with prost so that no `protoc` is needed at build time. Field numbers are those of
 //! the official schema; fields netc never sets are omitted (readers skip absent fields).
 
-#![allow(missing_docs, reason = "field names mirror onnx.proto, documented there")]
+#![allow(
+    missing_docs,
+    reason = "field names mirror onnx.proto, documented there"
+)]
 
 /// `ModelProto`: the file.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -23,6 +26,17 @@ pub struct ModelProto {
     pub graph: Option<GraphProto>,
     #[prost(message, repeated, tag = "8")]
     pub opset_import: Vec<OperatorSetIdProto>,
+    #[prost(message, repeated, tag = "14")]
+    pub metadata_props: Vec<StringStringEntryProto>,
+}
+
+/// `StringStringEntryProto`: one key-value pair of metadata.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StringStringEntryProto {
+    #[prost(string, tag = "1")]
+    pub key: String,
+    #[prost(string, tag = "2")]
+    pub value: String,
 }
 
 /// `OperatorSetIdProto`.
@@ -163,6 +177,9 @@ pub mod data_type {
     pub const FLOAT: i32 = 1;
     pub const INT32: i32 = 6;
     pub const INT64: i32 = 7;
+    pub const BOOL: i32 = 9;
+    pub const FLOAT16: i32 = 10;
+    pub const DOUBLE: i32 = 11;
 }
 
 /// `TensorProto`.
@@ -180,4 +197,6 @@ pub struct TensorProto {
     pub name: String,
     #[prost(bytes = "vec", tag = "9")]
     pub raw_data: Vec<u8>,
+    #[prost(string, tag = "12")]
+    pub doc_string: String,
 }

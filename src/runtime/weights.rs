@@ -13,6 +13,8 @@
 //! Initialisation is deterministic: the same seed gives bit-identical weights on any machine
 //! (an integer PRNG, uniform distributions, and only correctly rounded float operations).
 
+use crate::ir::graph::{Graph, ParamId, ParamKind, Region, ValueRef};
+use crate::ir::op::{LoopKind, Op};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -125,6 +127,151 @@ impl WeightsError {
     }
 }
 
+/// The tensors a weights file for `graph` holds: every trainable parameter and buffer, in
+/// the order of the parameter table (source order); fixed kernels are not stored.
+///
+/// The initialisation of each follows the op that reads it:
+///
+/// | read as | init |
+/// |---|---|
+/// | convolution weight `[O, C/g, kh, kw]` | He uniform, `fan_in = C/g·kh·kw` |
+/// | dense weight `[U, F]` outside a recurrence | He uniform, `fan_in = F` |
+/// | dense weight inside a recurrence (gates) | Xavier uniform, `fan_in = F`, `fan_out` = one gate's units |
+/// | embedding table `[V, D]` | Xavier uniform, `fan_in = V`, `fan_out = D` |
+/// | biases, batch-norm shifts, running means | zeros |
+/// | batch-norm scales, running variances | ones |
+/// | anything else | He uniform over the trailing axes (rank ≥ 2), else zeros |
+///
+/// A built-in recurrence's weight `[g·h, h+F]` stacks `g` gates (1, 4, 3 for `rnn`, `lstm`,
+/// `gru`), so one gate has `h` units; a dense layer in a user cell is one gate.
+pub fn expected(graph: &Graph) -> Vec<Expected> {
+    let mut roles = BTreeMap::new();
+    collect_roles(&graph.body, None, &mut roles);
+    graph
+        .params
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.kind != ParamKind::Fixed)
+        .map(|(i, p)| {
+            let shape: Vec<usize> =
+                p.ty.shape
+                    .dims()
+                    .iter()
+                    .map(|d| d.known().and_then(|k| usize::try_from(k).ok()).unwrap_or(0))
+                    .collect();
+            let id = ParamId(u32::try_from(i).unwrap_or(u32::MAX));
+            let init = init_for(roles.get(&id).copied(), &shape);
+            Expected {
+                name: p.name.clone(),
+                shape,
+                init,
+            }
+        })
+        .collect()
+}
+
+/// How a parameter is read, for choosing its initialisation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Role {
+    ConvWeight,
+    DenseWeight,
+    /// A dense weight in a loop body; the number of gates stacked in it.
+    GateWeight(usize),
+    EmbedTable,
+    Zeros,
+    Ones,
+}
+
+fn init_for(role: Option<Role>, shape: &[usize]) -> Init {
+    let trailing: usize = shape.iter().skip(1).product();
+    let rows = shape.first().copied().unwrap_or(1);
+    match role {
+        Some(Role::ConvWeight | Role::DenseWeight) => Init::HeUniform { fan_in: trailing },
+        Some(Role::GateWeight(gates)) => Init::XavierUniform {
+            fan_in: trailing,
+            fan_out: rows / gates.max(1),
+        },
+        Some(Role::EmbedTable) => Init::XavierUniform {
+            fan_in: rows,
+            fan_out: trailing,
+        },
+        Some(Role::Zeros) => Init::Zeros,
+        Some(Role::Ones) => Init::Ones,
+        None if shape.len() >= 2 => Init::HeUniform { fan_in: trailing },
+        None => Init::Zeros,
+    }
+}
+
+/// Records the role of every parameter read in `region` (and in loop bodies within).
+/// `gates` is the number of gates of the innermost enclosing recurrence.
+fn collect_roles(region: &Region, gates: Option<usize>, roles: &mut BTreeMap<ParamId, Role>) {
+    for id in region.node_ids() {
+        let node = region.node(id);
+        if let Op::Loop(l) = &node.op {
+            let g = match l.kind {
+                LoopKind::Rnn | LoopKind::Cell(_) => 1,
+                LoopKind::Lstm => 4,
+                LoopKind::Gru => 3,
+            };
+            collect_roles(&l.body, Some(g), roles);
+        }
+        for (port, v) in region.inputs_of(id).into_iter().enumerate() {
+            let Some(param) = source_param(region, v) else {
+                continue;
+            };
+            let role = match &node.op {
+                Op::Conv2d(_) if port == 1 => Role::ConvWeight,
+                Op::Dense if port == 1 => gates.map_or(Role::DenseWeight, Role::GateWeight),
+                Op::Conv2d(_) | Op::Dense => Role::Zeros,
+                // Inputs: x, scale, shift, running mean, running variance.
+                Op::BatchNorm { .. } if port == 1 || port == 4 => Role::Ones,
+                Op::BatchNorm { .. } => Role::Zeros,
+                Op::Embed => Role::EmbedTable,
+                Op::Input { .. }
+                | Op::Param(_)
+                | Op::Fill { .. }
+                | Op::MaxPool2d(_)
+                | Op::AvgPool2d(_)
+                | Op::GlobalAvgPool
+                | Op::GlobalMaxPool
+                | Op::Lrn { .. }
+                | Op::MatMul
+                | Op::Flatten
+                | Op::Reshape { .. }
+                | Op::Concat { .. }
+                | Op::Slice { .. }
+                | Op::Add
+                | Op::Sub
+                | Op::Mul
+                | Op::Div
+                | Op::Neg
+                | Op::Relu
+                | Op::Sigmoid
+                | Op::Tanh
+                | Op::Softmax { .. }
+                | Op::LogSoftmax { .. }
+                | Op::Dropout { .. }
+                | Op::Mean { .. }
+                | Op::Sum { .. }
+                | Op::SoftmaxCrossEntropy
+                | Op::Mse
+                | Op::Loop(_) => continue,
+            };
+            roles.entry(param).or_insert(role);
+        }
+    }
+}
+
+/// The parameter a value reads, through slices (a GRU reads its gate blocks as slices).
+fn source_param(region: &Region, v: ValueRef) -> Option<ParamId> {
+    let node = region.node(v.node);
+    match &node.op {
+        Op::Param(id) => Some(*id),
+        Op::Slice { .. } => source_param(region, *region.inputs_of(v.node).first()?),
+        _ => None,
+    }
+}
+
 /// Deterministic initial weights for `expected`.
 pub fn init(expected: &[Expected], seed: u64) -> Weights {
     let mut tensors = BTreeMap::new();
@@ -150,32 +297,57 @@ pub fn init(expected: &[Expected], seed: u64) -> Weights {
 }
 
 /// Serialises `weights` as safetensors bytes, with `metadata` (for example the net's name).
+///
+/// The layout is safetensors' own: an 8-byte little-endian header length, a JSON header
+/// (`__metadata__`, then per tensor its dtype, shape and byte range), padded with spaces
+/// to a multiple of 8, then the data of every tensor in name order. The header's keys are
+/// sorted, so the bytes are a function of the weights and metadata alone (same seed, same
+/// file); [`from_bytes`] reads files through the safetensors crate.
 pub fn to_bytes(
     weights: &Weights,
     metadata: &BTreeMap<String, String>,
 ) -> Result<Vec<u8>, WeightsError> {
-    let raw: Vec<(String, Vec<usize>, Vec<u8>)> = weights
-        .tensors
-        .iter()
-        .map(|(name, (shape, data))| {
-            let bytes = data.iter().flat_map(|x| x.to_le_bytes()).collect();
-            (name.clone(), shape.clone(), bytes)
-        })
-        .collect();
-    let mut views = Vec::with_capacity(raw.len());
-    for (name, shape, bytes) in &raw {
-        let view = safetensors::tensor::TensorView::new(
-            safetensors::Dtype::F32,
-            shape.clone(),
-            bytes,
-        )
-        .map_err(|e| WeightsError::Corrupt(e.to_string()))?;
-        views.push((name.clone(), view));
+    let mut header: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    if !metadata.is_empty() {
+        header.insert("__metadata__".into(), serde_json::json!(metadata));
     }
-    let meta: std::collections::HashMap<String, String> =
-        metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    safetensors::tensor::serialize(views, Some(meta))
-        .map_err(|e| WeightsError::Corrupt(e.to_string()))
+    let mut offset = 0usize;
+    for (name, (shape, data)) in &weights.tensors {
+        if shape.iter().product::<usize>() != data.len() {
+            return Err(WeightsError::Corrupt(format!(
+                "`{name}` has {} values for shape {shape:?}",
+                data.len()
+            )));
+        }
+        let end = offset + 4 * data.len();
+        header.insert(
+            name.clone(),
+            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, end]}),
+        );
+        offset = end;
+    }
+    let mut text = serde_json::to_vec(&header).map_err(|e| WeightsError::Corrupt(e.to_string()))?;
+    while text.len() % 8 != 0 {
+        text.push(b' ');
+    }
+    let mut out = Vec::with_capacity(8 + text.len() + offset);
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(&text);
+    for (_, data) in weights.tensors.values() {
+        for x in data {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    Ok(out)
+}
+
+/// The metadata stored in a safetensors file (`net`, `netc`, `seed` for files `netc init`
+/// writes), or `None` if the header cannot be read.
+pub fn read_metadata(bytes: &[u8]) -> Option<BTreeMap<String, String>> {
+    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes).ok()?;
+    meta.metadata()
+        .as_ref()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder, renamed into place.
@@ -390,11 +562,94 @@ mod tests {
     }
 
     #[test]
+    fn bytes_are_deterministic_and_read_back() {
+        let w = init(&spec(), 3);
+        let meta = BTreeMap::from([
+            ("net".to_string(), "lenet5".to_string()),
+            ("netc".to_string(), "0.1.0".to_string()),
+            ("seed".to_string(), "3".to_string()),
+        ]);
+        let a = to_bytes(&w, &meta).expect("serialises");
+        let b = to_bytes(&w, &meta).expect("serialises");
+        assert_eq!(a, b);
+        assert_eq!(
+            from_bytes(&a, &spec()).expect("the safetensors crate reads it"),
+            w
+        );
+        assert_eq!(read_metadata(&a), Some(meta));
+        let n = u64::from_le_bytes(a[..8].try_into().expect("8 bytes"));
+        assert_eq!(n % 8, 0, "the header is padded to 8 bytes");
+    }
+
+    fn compile(src: &str) -> Graph {
+        let (program, diags) =
+            crate::check_program(crate::syntax::loader::load_source("t.net", src));
+        assert!(!diags.has_errors(), "{diags:?}");
+        crate::passes::compile(&program, &crate::passes::CompileOptions::default())
+            .map(|c| c.graph)
+            .unwrap_or_else(|d| panic!("{d:?}"))
+    }
+
+    #[test]
+    fn initialisation_follows_the_reading_op() {
+        let g = compile(
+            "net m(x: f32[N, 3, 8, 8], t: i64[N, T]) -> (a, b) {\n\
+             a = x -> c: conv(4, kernel: 3) -> bn: batchnorm -> flatten -> fc: dense(5)\n\
+             b = t -> e: embed(10, 6) -> r: lstm(7) -> g: gru(2)\n}",
+        );
+        let by_name: BTreeMap<String, Init> =
+            expected(&g).into_iter().map(|e| (e.name, e.init)).collect();
+        let init_of = |suffix: &str| {
+            by_name
+                .iter()
+                .find(|(n, _)| n.ends_with(suffix))
+                .map(|(_, i)| *i)
+                .unwrap_or_else(|| panic!("no `{suffix}` in {by_name:?}"))
+        };
+        assert_eq!(init_of("c/weight"), Init::HeUniform { fan_in: 27 });
+        assert_eq!(init_of("c/bias"), Init::Zeros);
+        assert_eq!(init_of("fc/weight"), Init::HeUniform { fan_in: 4 * 6 * 6 });
+        // LSTM [4·7, 7 + 6]: one gate has 7 units; GRU [3·2, 2 + 7] through its slices.
+        assert_eq!(
+            init_of("r/weight"),
+            Init::XavierUniform {
+                fan_in: 13,
+                fan_out: 7
+            }
+        );
+        assert_eq!(
+            init_of("g/weight"),
+            Init::XavierUniform {
+                fan_in: 9,
+                fan_out: 2
+            }
+        );
+        assert_eq!(init_of("r/bias"), Init::Zeros);
+        assert_eq!(
+            init_of("e/table"),
+            Init::XavierUniform {
+                fan_in: 10,
+                fan_out: 6
+            }
+        );
+        let bn: Vec<Init> = by_name
+            .iter()
+            .filter(|(n, _)| n.starts_with("bn/"))
+            .map(|(_, i)| *i)
+            .collect();
+        // Sorted by name: mean, scale, shift, var.
+        assert_eq!(bn, vec![Init::Zeros, Init::Ones, Init::Zeros, Init::Ones]);
+    }
+
+    #[test]
     fn truncated_and_garbage_files_are_corrupt() {
         let bytes = to_bytes(&init(&spec(), 1), &BTreeMap::new()).expect("serialises");
         for cut in [0, 4, 8, bytes.len() / 2, bytes.len() - 1] {
             let r = from_bytes(&bytes[..cut], &spec());
-            assert!(matches!(r, Err(WeightsError::Corrupt(_))), "cut at {cut}: {r:?}");
+            assert!(
+                matches!(r, Err(WeightsError::Corrupt(_))),
+                "cut at {cut}: {r:?}"
+            );
         }
         let r = from_bytes(b"\x89PNG\r\n\x1a\n not weights at all", &spec());
         assert!(matches!(r, Err(WeightsError::Corrupt(_))));
