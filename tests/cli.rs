@@ -25,7 +25,12 @@ fn every_showcase_net_checks_cleanly() {
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "net"))
-        .map(|p| format!("nets/{}", p.file_name().unwrap_or_default().to_string_lossy()))
+        .map(|p| {
+            format!(
+                "nets/{}",
+                p.file_name().unwrap_or_default().to_string_lossy()
+            )
+        })
         .collect();
     nets.sort();
     assert!(nets.len() >= 19, "the showcase has 19 nets, found {nets:?}");
@@ -38,17 +43,30 @@ fn every_showcase_net_checks_cleanly() {
 
 #[test]
 fn errors_exit_1_with_a_rendered_diagnostic() {
-    let o = netc(&["check", "--color", "never", "tests/fixtures/err/syntax_keyword_arg_equals.net"]);
+    let o = netc(&[
+        "check",
+        "--color",
+        "never",
+        "tests/fixtures/err/syntax_keyword_arg_equals.net",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert!(err.contains("[E0100]"), "{err}");
     assert!(err.contains("syntax_keyword_arg_equals.net:"), "{err}");
-    assert!(!err.contains('\u{1b}'), "no colour codes without a terminal: {err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "no colour codes without a terminal: {err}"
+    );
 }
 
 #[test]
 fn colour_on_request() {
-    let o = netc(&["check", "--color", "always", "tests/fixtures/err/syntax_keyword_arg_equals.net"]);
+    let o = netc(&[
+        "check",
+        "--color",
+        "always",
+        "tests/fixtures/err/syntax_keyword_arg_equals.net",
+    ]);
     assert!(stderr(&o).contains('\u{1b}'), "{}", stderr(&o));
 }
 
@@ -67,7 +85,10 @@ fn json_lines_are_valid_and_complete() {
     let v: serde_json::Value = serde_json::from_str(lines[0]).expect("JSON");
     assert_eq!(v["code"], "E0100");
     assert_eq!(v["severity"], "error");
-    assert_eq!(v["file"], "tests/fixtures/err/syntax_keyword_arg_equals.net");
+    assert_eq!(
+        v["file"],
+        "tests/fixtures/err/syntax_keyword_arg_equals.net"
+    );
     for key in ["start", "end", "line", "column", "end_line", "end_column"] {
         assert!(v["span"][key].is_u64(), "span.{key} in {v}");
     }
@@ -90,7 +111,10 @@ fn missing_file_is_an_io_error_exit_2() {
     let o = netc(&["check", "no/such/file.net"]);
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
-    assert!(err.contains("E0001") && err.contains("no/such/file.net"), "{err}");
+    assert!(
+        err.contains("E0001") && err.contains("no/such/file.net"),
+        "{err}"
+    );
     assert!(err.contains("no such file"), "{err}");
 }
 
@@ -99,7 +123,9 @@ fn usage_errors_exit_2() {
     assert_eq!(netc(&["check"]).status.code(), Some(2));
     assert_eq!(netc(&["frobnicate"]).status.code(), Some(2));
     assert_eq!(
-        netc(&["check", "--message-format", "xml", "nets/lenet5.net"]).status.code(),
+        netc(&["check", "--message-format", "xml", "nets/lenet5.net"])
+            .status
+            .code(),
         Some(2)
     );
 }
@@ -125,8 +151,16 @@ fn layers_lists_and_describes() {
     let o = netc(&["layers"]);
     assert!(stdout(&o).lines().any(|l| l.starts_with("conv ")));
     let o = netc(&["layers", "maxpool"]);
-    assert!(stdout(&o).contains("maxpool(window, stride: window"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("maxpool(window, stride: window"),
+        "{}",
+        stdout(&o)
+    );
     let o = netc(&["layers", "maxpol"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("did you mean `maxpool`"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("did you mean `maxpool`"),
+        "{}",
+        stderr(&o)
+    );
 }

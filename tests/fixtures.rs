@@ -37,7 +37,10 @@ fn assert_spans_valid(diags: &Diagnostics, sources: &SourceMap) {
         for l in std::iter::once(&d.primary).chain(&d.secondary) {
             let text = &sources.get(l.span.file).text;
             assert!(l.span.start <= l.span.end, "{d:?}");
-            assert!((l.span.end as usize) <= text.len(), "span past the end: {d:?}");
+            assert!(
+                (l.span.end as usize) <= text.len(),
+                "span past the end: {d:?}"
+            );
             assert!(text.is_char_boundary(l.span.start as usize), "{d:?}");
             assert!(text.is_char_boundary(l.span.end as usize), "{d:?}");
         }
@@ -47,7 +50,11 @@ fn assert_spans_valid(diags: &Diagnostics, sources: &SourceMap) {
 fn render_all(diags: &Diagnostics, sources: &SourceMap) -> String {
     let mut out = String::from("## Diagnostics\n");
     for d in diags {
-        out.push_str(&render::human(d, sources, render::RenderOptions { color: false }));
+        out.push_str(&render::human(
+            d,
+            sources,
+            render::RenderOptions { color: false },
+        ));
     }
     out.push_str("\n## JSON\n");
     for d in diags {
@@ -77,7 +84,11 @@ fn ok() {
         let printed = netc::syntax::print::module(&module);
         let g = sm.add("printed", printed.clone());
         let again = netc::syntax::parser::parse(g, &printed).expect("the print parses back");
-        assert_eq!(printed, netc::syntax::print::module(&again), "print is not a fixpoint");
+        assert_eq!(
+            printed,
+            netc::syntax::print::module(&again),
+            "print is not a fixpoint"
+        );
         let mut snap = format!("## AST\n{printed}");
         if !diags.is_empty() {
             snap.push('\n');
@@ -134,10 +145,7 @@ fn every_code_is_documented_and_exercised() {
             }
         }
     }
-    let documented: Vec<&str> = docs
-        .lines()
-        .filter_map(|l| l.strip_prefix("## "))
-        .collect();
+    let documented: Vec<&str> = docs.lines().filter_map(|l| l.strip_prefix("## ")).collect();
     let mut missing_docs = Vec::new();
     let mut missing_fixture = Vec::new();
     for &code in Code::ALL {
@@ -154,8 +162,14 @@ fn every_code_is_documented_and_exercised() {
             missing_fixture.push(c);
         }
     }
-    assert!(missing_docs.is_empty(), "undocumented codes: {missing_docs:?}");
-    assert!(missing_fixture.is_empty(), "codes without a fixture: {missing_fixture:?}");
+    assert!(
+        missing_docs.is_empty(),
+        "undocumented codes: {missing_docs:?}"
+    );
+    assert!(
+        missing_fixture.is_empty(),
+        "codes without a fixture: {missing_fixture:?}"
+    );
     let mut sorted = documented.clone();
     sorted.sort_by_key(|c| (c.starts_with('W'), c.to_string()));
     assert_eq!(documented, sorted, "docs/errors.md lists codes in order");

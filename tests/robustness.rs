@@ -46,7 +46,7 @@ fn parse_bytes(bytes: &[u8]) -> Parsed {
     let start = Instant::now();
     let result = match parser::decode(file, bytes) {
         Ok(text) => parser::parse(file, text),
-        Err(d) => Err(d.into()),
+        Err(d) => Err(d),
     };
     assert_time(start, bytes);
     Parsed {

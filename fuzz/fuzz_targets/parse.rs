@@ -36,7 +36,7 @@ fuzz_target!(|bytes: &[u8]| {
                 diags.has_errors(),
                 "invalid UTF-8 accepted by the front end"
             );
-            check_spans(&sm, &d.into());
+            check_spans(&sm, &d);
             return;
         }
     };

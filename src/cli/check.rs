@@ -1,7 +1,7 @@
 //! `netc check FILE…`: syntax, import, name and argument checks.
 
 use super::{ColorChoice, MessageFormat};
-use crate::diagnostics::{render, Diagnostics, SourceMap};
+
 use std::path::PathBuf;
 
 /// Arguments of `netc check`.
@@ -23,16 +23,14 @@ pub struct CheckArgs {
 
 /// Runs the check and returns the exit code.
 pub fn run(args: &CheckArgs) -> i32 {
-    let color = args.color.enabled();
+    let reporter = super::output::Reporter::new(args.message_format, args.color);
     let mut errors = 0usize;
     let mut warnings = 0usize;
     let mut io_failure = false;
     for path in &args.files {
         let (program, diags) = crate::check_program(crate::syntax::loader::load(path));
-        io_failure |= diags
-            .iter()
-            .any(|d| d.code == crate::diagnostics::Code::Io);
-        emit(&diags, &program.sources, args.message_format, color);
+        io_failure |= diags.iter().any(|d| d.code == crate::diagnostics::Code::Io);
+        reporter.emit_all(&diags, &program.sources);
         errors += diags.iter().filter(|d| d.is_error()).count();
         warnings += diags.iter().filter(|d| !d.is_error()).count();
     }
@@ -63,18 +61,5 @@ fn plural(n: usize) -> &'static str {
         ""
     } else {
         "s"
-    }
-}
-
-/// Prints diagnostics in the chosen format.
-pub(crate) fn emit(diags: &Diagnostics, sources: &SourceMap, format: MessageFormat, color: bool) {
-    for d in diags {
-        match format {
-            MessageFormat::Human => eprint!(
-                "{}",
-                render::human(d, sources, render::RenderOptions { color })
-            ),
-            MessageFormat::Json => println!("{}", render::json_line(d, sources)),
-        }
     }
 }

@@ -2,7 +2,7 @@
 //! or the IR itself (`--emit ir`, `--emit dot`).
 
 use super::{ColorChoice, MessageFormat};
-use crate::diagnostics::{render, Diagnostics, SourceMap};
+
 use crate::passes::{self, CompileOptions};
 use crate::report::table;
 use std::path::PathBuf;
@@ -58,9 +58,9 @@ pub struct CompileArgs {
 /// Runs the compilation and returns the exit code: 0 success, 1 errors in the input, 2 I/O
 /// errors.
 pub fn run(args: &CompileArgs) -> i32 {
-    let color = args.color.enabled();
+    let reporter = super::output::Reporter::new(args.message_format, args.color);
     let (program, diags) = crate::check_program(crate::syntax::loader::load(&args.file));
-    emit_diags(&diags, &program.sources, args.message_format, color);
+    reporter.emit_all(&diags, &program.sources);
     if diags.iter().any(|d| d.code == crate::diagnostics::Code::Io) {
         return 2;
     }
@@ -74,7 +74,7 @@ pub fn run(args: &CompileArgs) -> i32 {
     let compiled = match passes::compile(&program, &opts) {
         Ok(c) => c,
         Err(errors) => {
-            emit_diags(&errors, &program.sources, args.message_format, color);
+            reporter.emit_all(&errors, &program.sources);
             return 1;
         }
     };
@@ -93,20 +93,9 @@ pub fn run(args: &CompileArgs) -> i32 {
             }
         },
         None => {
-            print!("{text}");
+            use std::io::Write as _;
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
             0
-        }
-    }
-}
-
-fn emit_diags(diags: &Diagnostics, sources: &SourceMap, format: MessageFormat, color: bool) {
-    for d in diags {
-        match format {
-            MessageFormat::Human => eprint!(
-                "{}",
-                render::human(d, sources, render::RenderOptions { color })
-            ),
-            MessageFormat::Json => println!("{}", render::json_line(d, sources)),
         }
     }
 }

@@ -7,7 +7,7 @@
 //! file renamed into place, so a failed export never leaves a half-written file.
 
 use super::{ColorChoice, MessageFormat};
-use crate::diagnostics::{render, Code, Diagnostic, Diagnostics, Label, SourceMap, Span};
+use crate::diagnostics::{Code, Diagnostic, Diagnostics, Label, SourceMap, Span};
 use crate::export::onnx::{self, ExportOptions, Recurrent};
 use crate::passes::{self, CompileOptions};
 use crate::runtime::weights::{self, Weights, WeightsError};
@@ -58,18 +58,8 @@ pub struct ExportArgs {
 /// Runs the export; returns the exit code: 0 success, 1 errors in the net or its weights,
 /// 2 I/O errors.
 pub fn run(args: &ExportArgs) -> i32 {
-    let color = args.color.enabled();
-    let emit = |diags: &Diagnostics, sources: &SourceMap| {
-        for d in diags {
-            match args.message_format {
-                MessageFormat::Human => eprint!(
-                    "{}",
-                    render::human(d, sources, render::RenderOptions { color })
-                ),
-                MessageFormat::Json => println!("{}", render::json_line(d, sources)),
-            }
-        }
-    };
+    let reporter = super::output::Reporter::new(args.message_format, args.color);
+    let emit = |diags: &Diagnostics, sources: &SourceMap| reporter.emit_all(diags, sources);
     let fail = |d: Diagnostic, sources: &SourceMap, code: i32| {
         let mut ds = Diagnostics::new();
         ds.push(d);

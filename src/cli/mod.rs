@@ -11,9 +11,10 @@
 mod check;
 mod compile;
 mod export;
+mod lsp;
+mod output;
 mod run;
 mod weights;
-mod lsp;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -116,7 +117,9 @@ pub fn run() -> i32 {
     match worker.map(|h| h.join()) {
         Ok(Ok(code)) => code,
         _ => {
-            eprintln!("error: internal compiler error (the worker thread failed); please report it");
+            eprintln!(
+                "error: internal compiler error (the worker thread failed); please report it"
+            );
             101
         }
     }
@@ -140,7 +143,7 @@ fn layers(name: Option<&str>) -> i32 {
     match name {
         None => {
             for l in builtins::LAYERS {
-                println!("{:<24} {}", l.name, l.doc);
+                output::say!("{:<24} {}", l.name, l.doc);
             }
             0
         }
@@ -154,7 +157,7 @@ fn layers(name: Option<&str>) -> i32 {
                 eprintln!("error: no built-in layer `{n}` (did you mean `{best}`?)");
                 return 2;
             };
-            println!("{}\n\n{}\n", l.signature(), l.doc);
+            output::say!("{}\n\n{}\n", l.signature(), l.doc);
             for p in l.params {
                 let default = match p.default {
                     DefaultValue::Required => "required".to_string(),
@@ -165,7 +168,7 @@ fn layers(name: Option<&str>) -> i32 {
                     DefaultValue::Sym(s) => format!("default {s}"),
                     DefaultValue::SameAs(o) => format!("default: same as {o}"),
                 };
-                println!(
+                output::say!(
                     "  {:<10} {} ({}) — {}",
                     p.name,
                     p.ty.describe(),

@@ -7,9 +7,9 @@
 //! the outputs. Outputs are written only after the whole run succeeded, through temporary
 //! files renamed into place. Docs: `docs/running.md`.
 
+use super::output::{say, Reporter};
 use super::weights::{
-    failure, file_error, load_net, load_weights, net_span, say, thousands, Fail, Failure,
-    LoadedNet, Reporter,
+    failure, file_error, load_net, load_weights, net_span, thousands, Fail, Failure, LoadedNet,
 };
 use super::{ColorChoice, MessageFormat};
 use crate::diagnostics::{Code, Diagnostic, Label, SourceMap};

@@ -2,23 +2,15 @@
 //! `netc weights FILE` lists the tensors a weights file for the net holds. Also the
 //! loading and diagnostics helpers that `netc run` shares.
 
+use super::output::{say, Reporter};
 use super::{ColorChoice, MessageFormat};
-use crate::diagnostics::{render, Code, Diagnostic, Diagnostics, Label, SourceMap, Span};
+use crate::diagnostics::{Code, Diagnostic, Label, SourceMap, Span};
 use crate::ir::graph::{Graph, ParamKind};
 use crate::passes::{self, CompileOptions};
 use crate::runtime::tensor::shape_string;
 use crate::runtime::weights::{self, Expected, Init, Weights, WeightsError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// `println!` that ignores a closed stdout (`netc weights … | head`) instead of panicking.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
-    }};
-}
-pub(super) use say;
 
 /// Arguments of `netc init`.
 #[derive(clap::Args, Debug)]
@@ -269,37 +261,6 @@ pub(super) fn thousands(n: usize) -> String {
         out.push(c);
     }
     out
-}
-
-/// Prints diagnostics as `--message-format` and `--color` say.
-pub(super) struct Reporter {
-    format: MessageFormat,
-    color: bool,
-}
-
-impl Reporter {
-    pub(super) fn new(format: MessageFormat, color: ColorChoice) -> Reporter {
-        Reporter {
-            format,
-            color: color.enabled(),
-        }
-    }
-
-    pub(super) fn emit(&self, d: &Diagnostic, sources: &SourceMap) {
-        match self.format {
-            MessageFormat::Human => eprint!(
-                "{}",
-                render::human(d, sources, render::RenderOptions { color: self.color })
-            ),
-            MessageFormat::Json => say!("{}", render::json_line(d, sources)),
-        }
-    }
-
-    pub(super) fn emit_all(&self, ds: &Diagnostics, sources: &SourceMap) {
-        for d in ds {
-            self.emit(d, sources);
-        }
-    }
 }
 
 /// A compiled net with the sources its diagnostics point into (a copy the caller may add

@@ -214,8 +214,13 @@ impl Diagnostics {
 
     /// Sorts by file and position (stable), for deterministic output.
     pub fn sort(&mut self) {
-        self.items
-            .sort_by_key(|d| (d.primary.span.file, d.primary.span.start, d.primary.span.end));
+        self.items.sort_by_key(|d| {
+            (
+                d.primary.span.file,
+                d.primary.span.start,
+                d.primary.span.end,
+            )
+        });
     }
 
     /// The diagnostics as a vector.

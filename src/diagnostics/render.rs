@@ -18,6 +18,12 @@ pub fn human(diag: &Diagnostic, sources: &SourceMap, opts: RenderOptions) -> Str
     if sources.get(diag.primary.span.file).text.is_empty() && diag.secondary.is_empty() {
         // Nothing to show (an unreadable or empty file): one line says it all.
         let mut s = format!("{}\n", plain(diag, sources));
+        for note in &diag.notes {
+            for (i, line) in note.lines().enumerate() {
+                let lead = if i == 0 { "  note: " } else { "        " };
+                s.push_str(&format!("{lead}{line}\n"));
+            }
+        }
         if let Some(help) = &diag.help {
             s.push_str(&format!("  help: {help}\n"));
         }
@@ -46,7 +52,11 @@ pub fn human(diag: &Diagnostic, sources: &SourceMap, opts: RenderOptions) -> Str
     if let Some(help) = &diag.help {
         report = report.with_help(help);
     }
-    let cache = ariadne::sources(sources.iter().map(|(_, f)| (f.name.clone(), f.text.clone())));
+    let cache = ariadne::sources(
+        sources
+            .iter()
+            .map(|(_, f)| (f.name.clone(), f.text.clone())),
+    );
     let mut out = Vec::new();
     match report.finish().write(cache, &mut out) {
         Ok(()) => String::from_utf8_lossy(&out).into_owned(),

@@ -179,7 +179,12 @@ const fn kw(name: &'static str, ty: ArgTy, default: DefaultValue, doc: &'static 
     }
 }
 
-const fn opt_pos(name: &'static str, ty: ArgTy, default: DefaultValue, doc: &'static str) -> ParamSig {
+const fn opt_pos(
+    name: &'static str,
+    ty: ArgTy,
+    default: DefaultValue,
+    doc: &'static str,
+) -> ParamSig {
     ParamSig {
         name,
         ty,
@@ -194,7 +199,12 @@ pub const PAD_SYMS: &[&str] = &["same", "valid"];
 /// What an unrolled recurrence returns.
 pub const EMIT_SYMS: &[&str] = &["all", "last", "state"];
 
-const STRIDE: ParamSig = kw("stride", ArgTy::IntOrPair, DefaultValue::Int(1), "step between windows");
+const STRIDE: ParamSig = kw(
+    "stride",
+    ArgTy::IntOrPair,
+    DefaultValue::Int(1),
+    "step between windows",
+);
 const POOL_STRIDE: ParamSig = kw(
     "stride",
     ArgTy::IntOrPair,
@@ -213,7 +223,12 @@ const CEIL: ParamSig = kw(
     DefaultValue::Bool(false),
     "round the output size up (Caffe/GoogLeNet pooling)",
 );
-const AXIS_LAST: ParamSig = kw("axis", ArgTy::Int, DefaultValue::Int(-1), "axis to normalise over");
+const AXIS_LAST: ParamSig = kw(
+    "axis",
+    ArgTy::Int,
+    DefaultValue::Int(-1),
+    "axis to normalise over",
+);
 const RECURRENT: &[ParamSig] = &[
     req("hidden", ArgTy::Int, "size of the hidden state"),
     kw(

@@ -167,7 +167,11 @@ pub fn load_source(name: &str, text: &str) -> (Program, Diagnostics) {
 }
 
 /// Like [`load_source`], with imports read through `reader`.
-pub fn load_source_with(name: &str, bytes: &[u8], reader: &dyn FileReader) -> (Program, Diagnostics) {
+pub fn load_source_with(
+    name: &str,
+    bytes: &[u8],
+    reader: &dyn FileReader,
+) -> (Program, Diagnostics) {
     struct Overlay<'a> {
         path: PathBuf,
         bytes: &'a [u8],
@@ -223,7 +227,11 @@ impl Loader<'_> {
                     Some(span) => self.diags.push(
                         Diagnostic::error(
                             Code::ImportNotFound,
-                            format!("cannot read imported file `{}`: {}", display(path), io_reason(&e)),
+                            format!(
+                                "cannot read imported file `{}`: {}",
+                                display(path),
+                                io_reason(&e)
+                            ),
                             Label::new(span, "imported here"),
                         )
                         .with_help("import paths are relative to the file that contains the `use`"),
@@ -250,7 +258,7 @@ impl Loader<'_> {
         let id = self.add_file(norm, name, text.clone());
         if utf8_error.is_some() {
             if let Err(d) = parser::decode(id, &bytes) {
-                self.diags.push(d);
+                self.diags.extend(d);
             }
             return Some(id);
         }
@@ -300,7 +308,9 @@ impl Loader<'_> {
         let names: Vec<String> = cycle
             .iter()
             .map(|(f, _)| self.program.sources.get(*f).name.clone())
-            .chain(std::iter::once(self.program.sources.get(target).name.clone()))
+            .chain(std::iter::once(
+                self.program.sources.get(target).name.clone(),
+            ))
             .collect();
         let mut d = Diagnostic::error(
             Code::ImportCycle,
@@ -338,7 +348,10 @@ fn normalize(path: &Path) -> PathBuf {
         match c {
             std::path::Component::CurDir => {}
             std::path::Component::ParentDir => {
-                if matches!(out.components().next_back(), Some(std::path::Component::Normal(_))) {
+                if matches!(
+                    out.components().next_back(),
+                    Some(std::path::Component::Normal(_))
+                ) {
                     out.pop();
                 } else {
                     out.push("..");

@@ -158,7 +158,7 @@ fn check_depth(module: &Module) -> Result<(), Diagnostics> {
 }
 
 /// Decodes file bytes, reporting invalid UTF-8 at the first bad byte.
-pub fn decode(file: FileId, bytes: &[u8]) -> Result<&str, Diagnostic> {
+pub fn decode(file: FileId, bytes: &[u8]) -> Result<&str, Diagnostics> {
     std::str::from_utf8(bytes).map_err(|e| {
         let at = e.valid_up_to();
         Diagnostic::error(
@@ -167,6 +167,7 @@ pub fn decode(file: FileId, bytes: &[u8]) -> Result<&str, Diagnostic> {
             Label::new(Span::new(file, at, at), "invalid UTF-8 here"),
         )
         .with_help(".net files must be UTF-8 text; is this a binary file?")
+        .into()
     })
 }
 
@@ -275,7 +276,11 @@ fn syntax_error(file: FileId, text: &str, err: pest::error::Error<Rule>) -> Diag
         Some((_, c)) => format!("unexpected end of file: `{c}` is not closed"),
         None => message,
     };
-    let mut d = Diagnostic::error(Code::Syntax, message, Label::new(Span::new(file, pos, end), label));
+    let mut d = Diagnostic::error(
+        Code::Syntax,
+        message,
+        Label::new(Span::new(file, pos, end), label),
+    );
     if let Some((at, c)) = unclosed {
         d = d.with_label(Label::new(
             Span::new(file, at, at + 1),
@@ -498,12 +503,8 @@ fn describe(rule: Rule) -> Option<&'static str> {
 
 /// Words for literal tokens the grammar tried; only the structural ones are worth naming.
 fn describe_literal(token: &str) -> Option<String> {
-    const STRUCTURAL: &[&str] = &[
-        "->", "{", "}", "(", ")", "[", "]", ",", "=", ":", "|", ";",
-    ];
-    STRUCTURAL
-        .contains(&token)
-        .then(|| format!("`{token}`"))
+    const STRUCTURAL: &[&str] = &["->", "{", "}", "(", ")", "[", "]", ",", "=", ":", "|", ";"];
+    STRUCTURAL.contains(&token).then(|| format!("`{token}`"))
 }
 
 /// Builds AST nodes from pest pairs of one file.
@@ -693,10 +694,7 @@ impl Builder {
         it.next(); // `net`
         let name = self.ident(next(&mut it)?);
         let params = self.params(next(&mut it)?)?;
-        let outputs = next(&mut it)?
-            .into_inner()
-            .map(|o| self.ident(o))
-            .collect();
+        let outputs = next(&mut it)?.into_inner().map(|o| self.ident(o)).collect();
         let body = self.body(next(&mut it)?)?;
         Ok(NetDecl {
             doc,
@@ -1022,7 +1020,11 @@ impl Builder {
                         }),
                         None => els.take(),
                     };
-                    let start = if conds.is_empty() { span } else { cond.span.to(then.span) };
+                    let start = if conds.is_empty() {
+                        span
+                    } else {
+                        cond.span.to(then.span)
+                    };
                     let end = else_body.as_ref().map(|b| b.span).unwrap_or(then.span);
                     result = Some(Expr {
                         kind: ExprKind::If {
@@ -1030,7 +1032,11 @@ impl Builder {
                             then,
                             els: else_body,
                         },
-                        span: if conds.is_empty() { span } else { start.to(end) },
+                        span: if conds.is_empty() {
+                            span
+                        } else {
+                            start.to(end)
+                        },
                     });
                 }
                 return result.ok_or_else(|| internal(span));
@@ -1118,7 +1124,7 @@ impl Builder {
                         Label::new(span, "not an escape"),
                     )
                     .with_help("the escapes are \\\" \\\\ \\n and \\t")
-                    .into())
+                    .into());
                 }
             }
         }

@@ -362,7 +362,12 @@ impl Printer {
                 while let Some(b) = els {
                     // An else body holding just an `if` is an `else if` (how it parsed).
                     if let [Stmt::Expr(Expr {
-                        kind: ExprKind::If { cond, then, els: next },
+                        kind:
+                            ExprKind::If {
+                                cond,
+                                then,
+                                els: next,
+                            },
                         ..
                     })] = b.stmts.as_slice()
                     {
@@ -423,9 +428,9 @@ impl Printer {
         };
         p.expr(e, 1);
         let ends_with_kw = ["concat", "add", "mul"].iter().any(|kw| {
-            p.out.strip_suffix(kw).is_some_and(|rest| {
-                !rest.ends_with(|c: char| c.is_alphanumeric() || c == '_')
-            })
+            p.out
+                .strip_suffix(kw)
+                .is_some_and(|rest| !rest.ends_with(|c: char| c.is_alphanumeric() || c == '_'))
         });
         if ends_with_kw {
             self.out.push('(');
