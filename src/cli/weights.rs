@@ -250,17 +250,9 @@ fn init_name(init: &Init) -> String {
     }
 }
 
-/// `61706` → `61,706`.
+/// `1,234,567`, for element counts.
 pub(super) fn thousands(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    crate::report::table::thousands(n as u64)
 }
 
 /// A compiled net with the sources its diagnostics point into (a copy the caller may add

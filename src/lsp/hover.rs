@@ -7,6 +7,7 @@ use super::analysis::Analysis;
 use super::facts::LayerFact;
 use super::index::{self, Occurrence, Role, Target};
 use crate::diagnostics::Span;
+use crate::report::table::thousands;
 use crate::syntax::ast::{Item, Param, TypeAnn};
 use crate::syntax::builtins::{self, DefaultValue, LayerSig};
 use crate::syntax::print;
@@ -273,31 +274,5 @@ fn push_facts(md: &mut String, facts: &[&LayerFact]) {
     }
     if facts.len() > 8 {
         let _ = writeln!(md, "… and {} more instances", facts.len() - 8);
-    }
-}
-
-/// `1234567` → `1,234,567`.
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn thousands_groups_digits() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(61706), "61,706");
-        assert_eq!(thousands(138357544), "138,357,544");
     }
 }

@@ -173,50 +173,64 @@ pub fn decode(file: FileId, bytes: &[u8]) -> Result<&str, Diagnostics> {
 
 /// Rejects bracket nesting deeper than [`MAX_NESTING`], skipping comments and strings.
 fn check_nesting(file: FileId, text: &str) -> Result<(), Diagnostics> {
-    let bytes = text.as_bytes();
     let mut depth = 0usize;
+    for (i, b) in brackets(text) {
+        if matches!(b, b'(' | b'[' | b'{') {
+            depth += 1;
+            if depth > MAX_NESTING {
+                return Err(Diagnostic::error(
+                    Code::NestingTooDeep,
+                    format!("brackets nest deeper than {MAX_NESTING} levels"),
+                    Label::new(Span::new(file, i, i + 1), "this bracket is too deep"),
+                )
+                .with_help("split the expression with named values (`a = …`) or blocks")
+                .into());
+            }
+        } else {
+            depth = depth.saturating_sub(1);
+        }
+    }
+    Ok(())
+}
+
+/// The brackets `( ) [ ] { }` of `text` with their byte offsets, outside comments and
+/// strings (an unterminated string ends at its line's end, as the grammar reads it).
+fn brackets(text: &str) -> impl Iterator<Item = (usize, u8)> + '_ {
+    let bytes = text.as_bytes();
     let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
+    std::iter::from_fn(move || {
+        while i < bytes.len() {
+            let at = i;
+            i += 1;
+            match bytes[at] {
+                b'/' if bytes.get(at + 1) == Some(&b'/') => {
+                    while i < bytes.len() && bytes[i] != b'\n' {
+                        i += 1;
+                    }
                 }
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i < bytes.len() && !(bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/')) {
-                    i += 1;
+                b'/' if bytes.get(at + 1) == Some(&b'*') => {
+                    i = at + 2;
+                    while i < bytes.len() && !(bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/'))
+                    {
+                        i += 1;
+                    }
+                    i += 2;
                 }
-                i += 1;
-            }
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    if bytes[i] == b'\\' {
+                b'"' => {
+                    while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                        if bytes[i] == b'\\' {
+                            i += 1;
+                        }
                         i += 1;
                     }
                     i += 1;
                 }
+                b @ (b'(' | b')' | b'[' | b']' | b'{' | b'}') => return Some((at, b)),
+                _ => {}
             }
-            b'(' | b'[' | b'{' => {
-                depth += 1;
-                if depth > MAX_NESTING {
-                    return Err(Diagnostic::error(
-                        Code::NestingTooDeep,
-                        format!("brackets nest deeper than {MAX_NESTING} levels"),
-                        Label::new(Span::new(file, i, i + 1), "this bracket is too deep"),
-                    )
-                    .with_help("split the expression with named values (`a = …`) or blocks")
-                    .into());
-                }
-            }
-            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
         }
-        i += 1;
-    }
-    Ok(())
+        None
+    })
 }
 
 /// Turns a pest error into a diagnostic whose message spells the expected tokens in words.
@@ -297,39 +311,13 @@ fn syntax_error(file: FileId, text: &str, err: pest::error::Error<Rule>) -> Diag
 
 /// The innermost bracket left open at the end of `text` (skipping comments and strings).
 fn unclosed_bracket(text: &str) -> Option<(usize, char)> {
-    let bytes = text.as_bytes();
     let mut stack: Vec<(usize, char)> = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i < bytes.len() && !(bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/')) {
-                    i += 1;
-                }
-                i += 1;
-            }
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    if bytes[i] == b'\\' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-            }
-            c @ (b'(' | b'[' | b'{') => stack.push((i, c as char)),
-            b')' | b']' | b'}' => {
-                stack.pop();
-            }
-            _ => {}
+    for (i, b) in brackets(text) {
+        if matches!(b, b'(' | b'[' | b'{') {
+            stack.push((i, b as char));
+        } else {
+            stack.pop();
         }
-        i += 1;
     }
     stack.pop()
 }
