@@ -10,18 +10,12 @@
 //! Accept reviewed changes with `cargo insta review` (or `INSTA_UPDATE=always cargo test`
 //! and a look at the diff); CI fails on any difference.
 
-use netc::diagnostics::{render, Diagnostics, SourceMap};
+mod common;
+
+use common::{assert_spans_valid, rel, render_all};
+use netc::diagnostics::{Diagnostics, SourceMap};
 use netc::passes::{compile, CompileOptions, Compiled};
 use std::path::Path;
-
-/// The path of a fixture relative to the crate root, with forward slashes.
-fn rel(path: &Path) -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .to_string_lossy()
-        .replace('\\', "/")
-}
 
 /// Loads, checks and compiles a fixture. `Err` holds the diagnostics of whichever stage
 /// failed.
@@ -39,40 +33,6 @@ fn run(path: &Path) -> (SourceMap, Result<Compiled, Diagnostics>) {
     }
     let result = compile(&program, &CompileOptions::default());
     (program.sources, result)
-}
-
-fn assert_spans_valid(diags: &Diagnostics, sources: &SourceMap) {
-    for d in diags {
-        for l in std::iter::once(&d.primary).chain(&d.secondary) {
-            let text = &sources.get(l.span.file).text;
-            assert!(l.span.start <= l.span.end, "{d:?}");
-            assert!(
-                (l.span.end as usize) <= text.len(),
-                "span past the end: {d:?}"
-            );
-            assert!(text.is_char_boundary(l.span.start as usize), "{d:?}");
-            assert!(text.is_char_boundary(l.span.end as usize), "{d:?}");
-        }
-    }
-}
-
-fn render_all(diags: &Diagnostics, sources: &SourceMap) -> String {
-    let mut out = String::from("## Diagnostics\n");
-    for d in diags {
-        out.push_str(&render::human(
-            d,
-            sources,
-            render::RenderOptions { color: false },
-        ));
-    }
-    out.push_str("\n## JSON\n");
-    for d in diags {
-        let line = render::json_line(d, sources);
-        let _: serde_json::Value = serde_json::from_str(&line).expect("valid JSON");
-        out.push_str(&line);
-        out.push('\n');
-    }
-    out
 }
 
 #[test]
