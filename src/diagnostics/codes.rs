@@ -14,7 +14,7 @@ macro_rules! codes {
         }
 
         impl Code {
-            /// Every code, in numeric order.
+            /// Every code: errors in numeric order, then warnings in numeric order.
             pub const ALL: &'static [Code] = &[$(Code::$name,)*];
 
             /// The code as printed, such as `E0201`.
@@ -107,12 +107,6 @@ codes! {
     StaticArithmetic = "E0226", "invalid compile-time arithmetic";
     /// A net's input has no tensor type, or a parameter's default has the wrong type.
     BadParameter = "E0227", "invalid parameter";
-    /// A value bound by `name = …` is never used.
-    UnusedValue = "W0001", "unused value";
-    /// A block or cell parameter is never used.
-    UnusedParameter = "W0002", "unused parameter";
-    /// A file defines no net, block, cell or constant.
-    EmptyFile = "W0003", "file defines nothing";
     /// A layer gets a tensor of the wrong rank (a conv on a 2-D tensor, a net input whose
     /// declared rank does not fit its first layer).
     WrongRank = "E0300", "wrong input rank";
@@ -176,6 +170,12 @@ codes! {
     BadOutput = "E0408", "output cannot be written";
     /// The interpreter computed values that do not fit the IR: a bug in netc.
     InternalRunError = "E0409", "internal error in the interpreter";
+    /// A value bound by `name = …` is never used.
+    UnusedValue = "W0001", "unused value";
+    /// A block or cell parameter is never used.
+    UnusedParameter = "W0002", "unused parameter";
+    /// A file defines no net, block, cell or constant.
+    EmptyFile = "W0003", "file defines nothing";
     /// An input holds NaN or infinite values (the net still runs).
     NonFiniteInput = "W0400", "input has NaN or infinite values";
 }
@@ -183,5 +183,22 @@ codes! {
 impl std::fmt::Display for Code {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Code;
+
+    #[test]
+    fn codes_are_unique_and_ordered() {
+        let keys: Vec<(bool, &str)> = Code::ALL
+            .iter()
+            .map(|c| (c.as_str().starts_with('W'), c.as_str()))
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(keys, sorted);
     }
 }
