@@ -5,6 +5,7 @@
 pub mod ast;
 pub mod builtins;
 pub mod loader;
+mod parse_error;
 pub mod parser;
 pub mod print;
 pub mod resolve;
