@@ -1,5 +1,8 @@
 //! `netc compile FILE`: lowers a net to the IR and prints its layer table (text or JSON),
-//! or the IR itself (`--emit ir`, `--emit dot`).
+//! or the IR itself (`--emit ir`, `--emit dot`). The optimisation passes run as chosen by
+//! `--passes` (default all) and `--max-rewrites`; `--emit ir --after PASS` prints the IR
+//! right after one pass (`lower` for the IR before any). The table's memory line is
+//! planned at `--batch` (batch 1 when not given).
 
 use super::{ColorChoice, MessageFormat};
 
@@ -41,6 +44,20 @@ pub struct CompileArgs {
     /// How to print the layer table.
     #[arg(long, value_enum, default_value_t)]
     pub format: TableFormat,
+    /// Which optimisation passes run: `all`, `none`, `cse,dce` (only those) or
+    /// `-cse,-dce` (all but those).
+    #[arg(long, value_name = "LIST", default_value = "all")]
+    pub passes: String,
+    /// Stop after this many rewrites (for bisecting a miscompilation).
+    #[arg(long, value_name = "N")]
+    pub max_rewrites: Option<usize>,
+    /// With `--emit ir` or `--emit dot`: show the IR right after this pass (`lower` for
+    /// the IR before any pass).
+    #[arg(long, value_name = "PASS")]
+    pub after: Option<String>,
+    /// Print the applied rewrites (`pass/rule`, one a line, numbered) to stderr.
+    #[arg(long)]
+    pub print_rewrites: bool,
     /// Print the IR instead of the layer table.
     #[arg(long, value_enum)]
     pub emit: Option<Emit>,
@@ -67,20 +84,49 @@ pub fn run(args: &CompileArgs) -> i32 {
     if diags.has_errors() {
         return 1;
     }
+    let selection = match passes::pipeline::PassSelection::parse(&args.passes) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: --passes: {e}; `all` and `none` select every pass or none");
+            return 2;
+        }
+    };
+    if let Some(after) = &args.after {
+        if let Err(e) = passes::pipeline::check_after(after) {
+            eprintln!("error: --after: {e}");
+            return 2;
+        }
+    }
     let opts = CompileOptions {
         net: args.net.clone(),
         batch: args.batch,
     };
-    let compiled = match passes::compile(&program, &opts) {
+    let popts = passes::pipeline::PassOptions {
+        selection,
+        max_rewrites: args.max_rewrites,
+        after: args.after.clone(),
+    };
+    let optimized = match passes::compile_with(&program, &opts, &popts) {
         Ok(c) => c,
         Err(errors) => {
             reporter.emit_all(&errors, &program.sources);
             return 1;
         }
     };
+    if args.print_rewrites {
+        for (i, entry) in optimized.pipeline.log.entries.iter().enumerate() {
+            eprintln!("rewrite {}: {entry}", i + 1);
+        }
+    }
+    let compiled = &optimized.compiled;
+    let shown = optimized
+        .pipeline
+        .ir_after
+        .as_ref()
+        .unwrap_or(&compiled.graph);
     let text = match (args.emit, args.format) {
-        (Some(Emit::Ir), _) => crate::ir::print::graph(&compiled.graph, Some(&program.sources)),
-        (Some(Emit::Dot), _) => crate::ir::dot::graph(&compiled.graph),
+        (Some(Emit::Ir), _) => crate::ir::print::graph(shown, Some(&program.sources)),
+        (Some(Emit::Dot), _) => crate::ir::dot::graph(shown),
         (None, TableFormat::Text) => table::text(&compiled.report),
         (None, TableFormat::Json) => format!("{}\n", table::json_string(&compiled.report)),
     };

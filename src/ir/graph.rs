@@ -213,6 +213,36 @@ impl Region {
         set.into_iter().collect()
     }
 
+    /// Makes every reader of `old` (edges and region outputs) read `new` instead. The two
+    /// values must have the same type (callers replace a value by an equal one); the edges
+    /// keep their input ports.
+    pub fn replace_uses(&mut self, old: ValueRef, new: ValueRef) {
+        let ty = self.ty(new).clone();
+        let readers: Vec<(petgraph::stable_graph::EdgeIndex<u32>, NodeIndex<u32>, u32)> = self
+            .graph
+            .edges_directed(old.node.0, Direction::Outgoing)
+            .filter(|e| e.weight().from_port == old.port)
+            .map(|e| (e.id(), e.target(), e.weight().to_port))
+            .collect();
+        for (edge, target, to_port) in readers {
+            self.graph.remove_edge(edge);
+            self.graph.add_edge(
+                new.node.0,
+                target,
+                Edge {
+                    from_port: new.port,
+                    to_port,
+                    ty: ty.clone(),
+                },
+            );
+        }
+        for o in &mut self.outputs {
+            if o.value == old {
+                o.value = new;
+            }
+        }
+    }
+
     /// Removes `id` and its edges.
     pub fn remove(&mut self, id: NodeId) -> Option<Node> {
         self.graph.remove_node(id.0)

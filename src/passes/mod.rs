@@ -3,10 +3,19 @@
 //!
 //! Passes run in this order, each followed by the verifier in tests and debug builds:
 //!
-//! 1. [`lower`]: AST → IR, static evaluation, shape inference ([`infer_shapes`]).
+//! 1. [`lower`]: AST → IR, static evaluation, shape inference ([`infer_shapes`]);
+//! 2. the optimisation passes of [`pipeline::pipeline`] ([`compile_with`] only):
+//!    [`drop_dropout`], [`cse`], [`dce`];
+//! 3. [`plan_memory`]: the activation arena's figures at the batch size asked for (a
+//!    report; the IR is not changed).
 
+pub mod cse;
+pub mod dce;
+pub mod drop_dropout;
 pub mod infer_shapes;
 pub mod lower;
+pub mod pipeline;
+pub mod plan_memory;
 
 use crate::diagnostics::Diagnostics;
 use crate::ir::graph::Graph;
@@ -63,6 +72,42 @@ pub fn compile(program: &Program, opts: &CompileOptions) -> Result<Compiled, Dia
         )
     })?;
     Ok(Compiled { graph, report })
+}
+
+/// A net compiled through the optimisation pipeline.
+#[derive(Clone, Debug)]
+pub struct Optimized {
+    /// The optimised IR, with the layer table of the lowered net (one row per source
+    /// layer) and the memory figures of the optimised one.
+    pub compiled: Compiled,
+    /// The rewrite log and the IR kept after `--after`.
+    pub pipeline: pipeline::PipelineResult,
+}
+
+/// Compiles like [`compile`], then runs the selected passes and plans memory at
+/// `opts.batch` (batch 1 when the batch is symbolic).
+pub fn compile_with(
+    program: &Program,
+    opts: &CompileOptions,
+    popts: &pipeline::PassOptions,
+) -> Result<Optimized, Diagnostics> {
+    let Compiled {
+        mut graph,
+        mut report,
+    } = compile(program, opts)?;
+    let result = pipeline::run(&mut graph, popts)?;
+    let batch = opts.batch.unwrap_or(1);
+    report.totals.memory =
+        plan_memory::plan(&graph.body, batch).map(|m| crate::report::table::Memory {
+            batch: m.batch,
+            planned_peak_bytes: m.planned_peak_bytes,
+            unplanned_bytes: m.unplanned_bytes,
+            lower_bound_bytes: m.lower_bound_bytes,
+        });
+    Ok(Optimized {
+        compiled: Compiled { graph, report },
+        pipeline: result,
+    })
 }
 
 /// Runs the verifier after `pass` in tests and debug builds; a failure is a bug in netc, so

@@ -54,6 +54,23 @@ pub struct Totals {
     pub activation_elements: Poly,
     /// Activation bytes (each element at its type's size: 4 for f32).
     pub activation_bytes: Poly,
+    /// The activation arena's figures after the passes, when planned
+    /// ([`crate::passes::compile_with`]) and every size is known.
+    pub memory: Option<Memory>,
+}
+
+/// Activation memory at one batch size, in bytes, weights excluded (see
+/// [`crate::passes::plan_memory`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Memory {
+    /// The batch size.
+    pub batch: u64,
+    /// The planned arena's size.
+    pub planned_peak_bytes: u64,
+    /// Every activation value in its own buffer.
+    pub unplanned_bytes: u64,
+    /// The largest total size of values live at once.
+    pub lower_bound_bytes: u64,
 }
 
 /// A net's layer table.
@@ -127,6 +144,7 @@ pub fn build(g: &Graph) -> Result<Report, Overflow> {
         macs,
         activation_elements: act,
         activation_bytes: act_bytes,
+        memory: None,
     };
     for i in 0..g.params.len() {
         let id = ParamId(u32::try_from(i).map_err(|_| Overflow)?);
@@ -338,6 +356,16 @@ pub fn text(r: &Report) -> String {
         zero(&t.activation_elements),
         zero(&t.activation_bytes)
     );
+    if let Some(m) = &t.memory {
+        let _ = writeln!(
+            out,
+            "memory        {} bytes planned peak, {} unplanned, {} lower bound  (batch {}, weights excluded)",
+            thousands(m.planned_peak_bytes),
+            thousands(m.unplanned_bytes),
+            thousands(m.lower_bound_bytes),
+            m.batch
+        );
+    }
     out
 }
 
@@ -373,12 +401,21 @@ struct JsonTotals {
     macs: serde_json::Value,
     activation_elements: serde_json::Value,
     activation_bytes: serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory_batch: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    planned_peak_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unplanned_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lower_bound_bytes: Option<u64>,
 }
 
 /// The table as JSON: `{"net", "layers": [{"name", "op", "output_shape",
 /// "output_elements", "params", "macs"}, …], "totals": {"params", "trainable_params",
-/// "macs", "activation_elements", "activation_bytes"}}`; symbolic dimensions and counts
-/// are strings.
+/// "macs", "activation_elements", "activation_bytes"}}`, plus, when memory was planned,
+/// "memory_batch", "planned_peak_bytes", "unplanned_bytes" and "lower_bound_bytes";
+/// symbolic dimensions and counts are strings.
 pub fn json(r: &Report) -> serde_json::Value {
     serde_json::to_value(json_report(r)).unwrap_or(serde_json::Value::Null)
 }
@@ -418,6 +455,10 @@ fn json_report(r: &Report) -> JsonReport {
             macs: json_count(&r.totals.macs),
             activation_elements: json_count(&r.totals.activation_elements),
             activation_bytes: json_count(&r.totals.activation_bytes),
+            memory_batch: r.totals.memory.map(|m| m.batch),
+            planned_peak_bytes: r.totals.memory.map(|m| m.planned_peak_bytes),
+            unplanned_bytes: r.totals.memory.map(|m| m.unplanned_bytes),
+            lower_bound_bytes: r.totals.memory.map(|m| m.lower_bound_bytes),
         },
     }
 }
