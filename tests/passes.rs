@@ -396,3 +396,56 @@ fn cli_passes_after_and_memory_totals() {
     ]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// `netc run --passes`: the same outputs with every pass and with none, and an unknown pass
+/// name is a usage error.
+#[test]
+fn run_accepts_a_pass_selection() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("run_passes");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let run = |passes: &str, out: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_netc"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args([
+                "run",
+                "nets/filters.net",
+                "--input",
+                "tests/data/camera.png",
+            ])
+            .arg("--output")
+            .arg(dir.join(out))
+            .arg(format!("--passes={passes}"))
+            .output()
+            .expect("netc runs")
+    };
+    let all = run("all", "all.npy");
+    assert_eq!(
+        all.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&all.stderr)
+    );
+    let none = run("none", "none.npy");
+    assert_eq!(
+        none.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&none.stderr)
+    );
+    let mut compared = 0;
+    for e in std::fs::read_dir(&dir).expect("outputs").flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(rest) = name.strip_prefix("all") {
+            let a = std::fs::read(e.path()).expect("output");
+            let b =
+                std::fs::read(dir.join(format!("none{rest}"))).expect("same output without passes");
+            assert_eq!(a, b, "{name} differs with and without passes");
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 6, "the six filter outputs");
+    let bad = run("bogus", "x.npy");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown pass `bogus`"));
+}

@@ -78,6 +78,10 @@ pub struct RunArgs {
     /// (default: the 65 characters of tiny Shakespeare).
     #[arg(long, value_name = "corpus.txt")]
     pub vocab: Option<PathBuf>,
+    /// Which optimisation passes run before the interpreter: `all`, `none`, `cse,dce`
+    /// (only those) or `-cse,-dce` (all but those), for bisecting a wrong result.
+    #[arg(long, value_name = "LIST", default_value = "all")]
+    pub passes: String,
     /// How to print diagnostics.
     #[arg(long, value_enum, default_value_t)]
     pub message_format: MessageFormat,
@@ -94,8 +98,19 @@ fn fail<T>(d: Diagnostic) -> Result<T, Fail> {
 /// 2 files that cannot be read or written, 101 an internal error of the interpreter.
 pub fn run(args: &RunArgs) -> i32 {
     let out = Reporter::new(args.message_format, args.color);
+    let selection = match crate::passes::pipeline::PassSelection::parse(&args.passes) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: --passes: {e}; `all` and `none` select every pass or none");
+            return 2;
+        }
+    };
+    let popts = crate::passes::pipeline::PassOptions {
+        selection,
+        ..Default::default()
+    };
     let LoadedNet { mut sources, graph } =
-        match load_net(&args.file, args.net.clone(), args.batch, &out) {
+        match load_net(&args.file, args.net.clone(), args.batch, Some(&popts), &out) {
             Ok(n) => n,
             Err(code) => return code,
         };

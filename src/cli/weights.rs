@@ -68,7 +68,7 @@ pub struct WeightsArgs {
 /// Runs `netc init`; returns the exit code (0 written, 1 errors in the net, 2 I/O).
 pub fn run_init(args: &InitArgs) -> i32 {
     let out = Reporter::new(args.message_format, args.color);
-    let mut net = match load_net(&args.file, args.net.clone(), None, &out) {
+    let mut net = match load_net(&args.file, args.net.clone(), None, None, &out) {
         Ok(n) => n,
         Err(code) => return code,
     };
@@ -106,7 +106,7 @@ pub fn run_init(args: &InitArgs) -> i32 {
 /// Runs `netc weights`; returns the exit code.
 pub fn run_weights(args: &WeightsArgs) -> i32 {
     let out = Reporter::new(args.message_format, args.color);
-    let net = match load_net(&args.file, args.net.clone(), None, &out) {
+    let net = match load_net(&args.file, args.net.clone(), None, None, &out) {
         Ok(n) => n,
         Err(code) => return code,
     };
@@ -268,6 +268,7 @@ pub(super) fn load_net(
     file: &Path,
     net: Option<String>,
     batch: Option<u64>,
+    passes: Option<&passes::pipeline::PassOptions>,
     out: &Reporter,
 ) -> Result<LoadedNet, i32> {
     let (program, diags) = crate::check_program(crate::syntax::loader::load(file));
@@ -278,10 +279,15 @@ pub(super) fn load_net(
     if diags.has_errors() {
         return Err(1);
     }
-    match passes::compile(&program, &CompileOptions { net, batch }) {
-        Ok(c) => Ok(LoadedNet {
+    let opts = CompileOptions { net, batch };
+    let graph = match passes {
+        Some(p) => passes::compile_with(&program, &opts, p).map(|o| o.compiled.graph),
+        None => passes::compile(&program, &opts).map(|c| c.graph),
+    };
+    match graph {
+        Ok(graph) => Ok(LoadedNet {
             sources: program.sources.clone(),
-            graph: c.graph,
+            graph,
         }),
         Err(errors) => {
             out.emit_all(&errors, &program.sources);
