@@ -265,6 +265,27 @@ impl<'p> Lowerer<'p> {
     // ---------------------------------------------------------------------------------
     // Argument binding and access
 
+    /// Checks that the layer's input `x` (of type `t`) holds floating-point values.
+    pub(super) fn require_float(
+        &mut self,
+        x: TVal,
+        t: &TensorType,
+        site: &ErrorSite<'_>,
+    ) -> Res<()> {
+        if t.dtype.is_float() {
+            return Ok(());
+        }
+        Err(self.shape_error(
+            &ShapeError::DType {
+                input: 0,
+                expected: "floating-point",
+                found: t.dtype,
+            },
+            &[x],
+            site,
+        ))
+    }
+
     /// Axis 1 of `x`, known, after checking its rank is at least `min_rank`.
     fn channels(
         &mut self,
@@ -312,17 +333,7 @@ impl<'p> Lowerer<'p> {
                 site,
             ));
         }
-        if !t.dtype.is_float() {
-            return Err(self.shape_error(
-                &ShapeError::DType {
-                    input: 0,
-                    expected: "floating-point",
-                    found: t.dtype,
-                },
-                &[x],
-                site,
-            ));
-        }
+        self.require_float(x, &t, site)?;
         self.channels(x, &t, 4, "4-D [N, C, H, W]", site)
     }
 
@@ -544,17 +555,7 @@ impl<'p> Lowerer<'p> {
                 site,
             ));
         }
-        if !t.dtype.is_float() {
-            return Err(self.shape_error(
-                &ShapeError::DType {
-                    input: 0,
-                    expected: "floating-point",
-                    found: t.dtype,
-                },
-                &[x],
-                site,
-            ));
-        }
+        self.require_float(x, &t, site)?;
         let f = match &t.shape.dims()[rank - 1] {
             Dim::Known(f) => *f,
             Dim::Sym(p) => {
