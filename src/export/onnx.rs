@@ -433,6 +433,15 @@ impl Exporter<'_> {
                 fixed = values.iter().map(|v| *v as f32).collect();
                 &fixed
             }
+            (ParamKind::Derived, _) => {
+                return Err(ExportError::Unsupported {
+                    what: format!(
+                        "the derived weight `{}` (export the net before optimisation)",
+                        p.name
+                    ),
+                    span: p.span,
+                })
+            }
             (ParamKind::Fixed, None) | (ParamKind::Trainable | ParamKind::Buffer, _) => {
                 let Some((shape, data)) = self.weights.tensors.get(&p.name) else {
                     return Err(ExportError::MissingWeight {
@@ -498,7 +507,8 @@ fn computes(region: &Region, v: ValueRef) -> bool {
         | Op::Sum { .. }
         | Op::SoftmaxCrossEntropy
         | Op::Mse
-        | Op::Loop(_) => true,
+        | Op::Loop(_)
+        | Op::Group(_) => true,
     }
 }
 

@@ -276,7 +276,7 @@ impl Exporter<'_> {
                 all.push(target);
                 one(self, "Reshape", all, Vec::new());
             }
-            Op::Concat { axis } => {
+            Op::Concat { axis, .. } => {
                 one(self, "Concat", ins, vec![attr_int("axis", axis_i64(*axis))])
             }
             Op::Slice { axis, start, end } => {
@@ -416,6 +416,11 @@ impl Exporter<'_> {
             }
             Op::Loop(lp) => {
                 self.emit_loop(region, id, lp, &ins, rn)?;
+            }
+            Op::Group(_) => {
+                return Err(unsupported(
+                    "a fused group (export the net before optimisation)",
+                ));
             }
         }
         // Declare the types of what the node computed (not of aliases and weights).

@@ -327,6 +327,9 @@ pub enum ParamKind {
     Fixed,
     /// State that is not a parameter (batch norm's running statistics): not counted.
     Buffer,
+    /// Computed from other parameters when the weights are bound (a batch norm folded into
+    /// the layer before it): not counted, not stored in weight files. See [`Derivation`].
+    Derived,
 }
 
 impl ParamKind {
@@ -336,6 +339,7 @@ impl ParamKind {
             ParamKind::Trainable => "trainable",
             ParamKind::Fixed => "fixed",
             ParamKind::Buffer => "buffer",
+            ParamKind::Derived => "derived",
         }
     }
 }
@@ -351,8 +355,73 @@ pub struct Param {
     pub kind: ParamKind,
     /// The values of a fixed parameter, row-major; `None` for learned ones.
     pub init: Option<Vec<f64>>,
+    /// How a [`ParamKind::Derived`] parameter is computed; `None` for every other kind.
+    pub derived: Option<Derivation>,
     /// The layer call that created it.
     pub span: Span,
+}
+
+/// How a derived parameter is computed from stored ones, when weights are bound. Every
+/// source is a stored (not derived) parameter of the same table; the arithmetic is done in
+/// `f64` and rounded once to `f32`.
+///
+/// Batch normalisation `y = (x − mean) · scale / sqrt(var + eps) + shift` after a layer
+/// `x = w ⋆ in + b` (a convolution or dense layer, linear in `w` and `b` per output channel
+/// `o`) equals that layer with `w'[o, …] = w[o, …] · k[o]` and
+/// `b'[o] = (b[o] − mean[o]) · k[o] + shift[o]`, where `k[o] = scale[o] / sqrt(var[o] + eps)`
+/// (`b = 0` when the layer has no bias).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Derivation {
+    /// `w'[o, …] = w[o, …] · scale[o] / sqrt(var[o] + eps)`; `w` has the output channel on
+    /// axis 0.
+    FoldedWeight {
+        /// The layer's weight `[O, …]`.
+        weight: ParamId,
+        /// Batch norm's scale `[O]`.
+        scale: ParamId,
+        /// Its running variance `[O]`.
+        var: ParamId,
+        /// Its epsilon.
+        eps: f64,
+    },
+    /// `b'[o] = (b[o] − mean[o]) · scale[o] / sqrt(var[o] + eps) + shift[o]`.
+    FoldedBias {
+        /// The layer's bias `[O]`, if it has one.
+        bias: Option<ParamId>,
+        /// Batch norm's scale `[O]`.
+        scale: ParamId,
+        /// Its shift `[O]`.
+        shift: ParamId,
+        /// Its running mean `[O]`.
+        mean: ParamId,
+        /// Its running variance `[O]`.
+        var: ParamId,
+        /// Its epsilon.
+        eps: f64,
+    },
+}
+
+impl Derivation {
+    /// The stored parameters it reads.
+    pub fn sources(&self) -> Vec<ParamId> {
+        match self {
+            Derivation::FoldedWeight {
+                weight, scale, var, ..
+            } => vec![*weight, *scale, *var],
+            Derivation::FoldedBias {
+                bias,
+                scale,
+                shift,
+                mean,
+                var,
+                ..
+            } => {
+                let mut v: Vec<ParamId> = bias.iter().copied().collect();
+                v.extend([*scale, *shift, *mean, *var]);
+                v
+            }
+        }
+    }
 }
 
 /// How a scope came about.

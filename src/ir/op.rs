@@ -81,6 +81,10 @@ pub enum Op {
     Concat {
         /// The axis joined on.
         axis: usize,
+        /// Set by concat elimination ([`crate::passes::concat_in_place`]): every input is
+        /// computed by its producer straight into its slice of this node's output buffer,
+        /// so the node itself copies nothing. The memory plan must honour it.
+        in_place: bool,
     },
     /// Indices `start..end` of `axis`.
     Slice {
@@ -139,6 +143,52 @@ pub enum Op {
     Mse,
     /// A recurrence: the body region runs once per time step (see [`Loop`]).
     Loop(Box<Loop>),
+    /// A fused group: its body is computed as one kernel (see [`Group`]).
+    Group(Box<Group>),
+}
+
+/// What kind of loop nest a fused group is; the rules that form each are in
+/// [`crate::passes::fuse`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GroupKind {
+    /// One contraction (`conv2d`, `dense` or `matmul`) with an epilogue: elementwise ops
+    /// applied to each output element as it is produced (bias, activation, residual add,
+    /// scale).
+    Contraction,
+    /// Elementwise ops over one iteration space (the shape of the group's outputs), as one
+    /// loop; inputs are read with broadcasting or through a slice.
+    Elementwise,
+    /// A window pool with the activation before it.
+    Pool,
+}
+
+impl GroupKind {
+    /// `contraction`, `elementwise` or `pool`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupKind::Contraction => "contraction",
+            GroupKind::Elementwise => "elementwise",
+            GroupKind::Pool => "pool",
+        }
+    }
+}
+
+/// A fused group of ops, computed as one kernel.
+///
+/// - Node inputs: the values the group reads from outside, in the order of the body's
+///   `Input` nodes (whose types they have).
+/// - Body: the fused ops, with their own `Param` and `Fill` nodes.
+/// - Node outputs: the body's outputs, in order: every value of the group read outside it.
+///
+/// The body means exactly what it would mean inlined into the enclosing region; the group
+/// only says that codegen emits it as one loop nest, with the values inside it never
+/// written to memory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Group {
+    /// The loop nest.
+    pub kind: GroupKind,
+    /// The fused ops.
+    pub body: Region,
 }
 
 /// Attributes of [`Op::Conv2d`].
@@ -282,6 +332,7 @@ impl Op {
             Op::SoftmaxCrossEntropy => "softmax_cross_entropy",
             Op::Mse => "mse",
             Op::Loop(_) => "loop",
+            Op::Group(_) => "group",
         }
     }
 
@@ -293,6 +344,7 @@ impl Op {
             Op::MaxPool2d(_) => "maxpool",
             Op::AvgPool2d(_) => "avgpool",
             Op::Loop(l) => l.kind.layer_name(),
+            Op::Group(_) => "group",
             Op::Input { .. }
             | Op::Param(_)
             | Op::Fill { .. }
@@ -379,8 +431,13 @@ impl Op {
                 let dims: Vec<String> = shape.iter().map(ToString::to_string).collect();
                 put("shape", format!("[{}]", dims.join(",")));
             }
-            Op::Concat { axis }
-            | Op::Softmax { axis }
+            Op::Concat { axis, in_place } => {
+                put("axis", axis.to_string());
+                if *in_place {
+                    put("in_place", "true".into());
+                }
+            }
+            Op::Softmax { axis }
             | Op::LogSoftmax { axis }
             | Op::Mean { axis }
             | Op::Sum { axis } => put("axis", axis.to_string()),
@@ -399,6 +456,7 @@ impl Op {
                 put("scan", l.scan.to_string());
                 put("emit", l.emit.as_str().into());
             }
+            Op::Group(g) => put("kind", g.kind.as_str().into()),
             Op::Param(_)
             | Op::GlobalAvgPool
             | Op::GlobalMaxPool
@@ -456,6 +514,7 @@ impl Op {
                     .checked_mul(&k)
             }
             Op::Loop(l) => l.body.macs()?.checked_mul(&l.steps.to_poly()?),
+            Op::Group(g) => g.body.macs(),
             Op::Input { .. }
             | Op::Param(_)
             | Op::Fill { .. }
@@ -504,7 +563,8 @@ impl Op {
             | Op::MatMul
             | Op::Embed
             | Op::Concat { .. }
-            | Op::Loop(_) => true,
+            | Op::Loop(_)
+            | Op::Group(_) => true,
             Op::Param(_)
             | Op::Fill { .. }
             | Op::Lrn { .. }

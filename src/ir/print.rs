@@ -119,9 +119,14 @@ impl Printer<'_> {
             );
             self.out.push_str(&line);
             self.out.push('\n');
-            if let Op::Loop(l) = &node.op {
+            let body = match &node.op {
+                Op::Loop(l) => Some(&l.body),
+                Op::Group(g) => Some(&g.body),
+                _ => None,
+            };
+            if let Some(body) = body {
                 let _ = writeln!(self.out, "{pad}{{");
-                self.region(&l.body, indent + 1);
+                self.region(body, indent + 1);
                 let _ = writeln!(self.out, "{pad}}}");
             }
         }

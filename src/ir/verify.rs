@@ -1,4 +1,5 @@
-//! The IR verifier. It checks, for a [`Graph`] and recursively for every loop body:
+//! The IR verifier. It checks, for a [`Graph`] and recursively for every loop body and
+//! fused group:
 //!
 //! 1. every edge names an existing output of its source (`from_port` in range) and carries
 //!    exactly that output's type;
@@ -10,9 +11,13 @@
 //!    its outputs name existing values;
 //! 6. `Param` nodes name parameters of the table, at most one per parameter per region;
 //! 7. parameters have unique, non-empty names and known shapes; fixed parameters carry
-//!    exactly as many values as elements, learned ones and buffers none;
+//!    exactly as many values as elements, the others none; derived parameters (and only
+//!    they) have a derivation, whose sources are stored parameters;
 //! 8. scopes' parents exist and come before them, and every node's scope exists;
-//! 9. every node except parameters and constants has a layer name.
+//! 9. every node except parameters and constants has a layer name;
+//! 10. a fused group has outputs and holds no loop or group (it is one loop nest);
+//!     its body is checked like any region, and rule 3 makes its inputs and outputs
+//!     match the body's.
 //!
 //! A failure is a bug in netc (a pass broke an invariant), reported as plain messages for
 //! the internal-error panic of [`crate::passes::verify_after`].
@@ -42,6 +47,27 @@ pub fn verify(g: &Graph) -> Result<(), Vec<String>> {
                 p.name
             )),
             (_, Some(_)) => errs.push(format!("param `{}`: learned but has values", p.name)),
+            (_, None) => {}
+        }
+        match (p.kind, &p.derived) {
+            (super::graph::ParamKind::Derived, Some(d)) => {
+                for s in d.sources() {
+                    let ok = g
+                        .params
+                        .get(s.0 as usize)
+                        .is_some_and(|sp| sp.kind != super::graph::ParamKind::Derived);
+                    if !ok {
+                        errs.push(format!(
+                            "derived param `{}`: source {} is missing or derived",
+                            p.name, s.0
+                        ));
+                    }
+                }
+            }
+            (super::graph::ParamKind::Derived, None) | (_, Some(_)) => errs.push(format!(
+                "param `{}`: derived exactly when it has a derivation",
+                p.name
+            )),
             (_, None) => {}
         }
     }
@@ -124,6 +150,18 @@ fn region(g: &Graph, r: &Region, path: &str, errs: &mut Vec<String>) {
                 *params.entry(p.0).or_insert(0) += 1;
             }
             Op::Loop(l) => region(g, &l.body, &format!("{path}/{}", node.name), errs),
+            Op::Group(gr) => {
+                let inner = format!("{path}/{}", node.name);
+                region(g, &gr.body, &inner, errs);
+                if gr.body.outputs.is_empty() {
+                    errs.push(format!("{inner}: a group without outputs"));
+                }
+                if gr.body.node_ids().iter().any(|n| {
+                    matches!(gr.body.node(*n).op, Op::Loop(_) | Op::Group(_))
+                }) {
+                    errs.push(format!("{inner}: a group holds a loop or a group"));
+                }
+            }
             Op::Fill { .. }
             | Op::Conv2d(_)
             | Op::MaxPool2d(_)

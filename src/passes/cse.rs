@@ -67,7 +67,8 @@ fn mergeable(op: &Op) -> bool {
         | Op::Sum { .. }
         | Op::SoftmaxCrossEntropy
         | Op::Mse
-        | Op::Loop(_) => true,
+        | Op::Loop(_)
+        | Op::Group(_) => true,
     }
 }
 

@@ -368,7 +368,7 @@ pub fn infer(
             }
             one(TensorType::new(x.dtype, shape.clone()))
         }
-        Op::Concat { axis } => {
+        Op::Concat { axis, .. } => {
             at_least(inputs, 1)?;
             let first = inputs[0];
             let rank = first.shape.rank();
@@ -482,6 +482,16 @@ pub fn infer(
                 return Err(ShapeError::SameShape { a: 0, b: 1 });
             }
             one(TensorType::new(a.dtype, Vec::new()))
+        }
+        Op::Group(g) => {
+            arity(inputs, g.body.inputs.len())?;
+            for (i, id) in g.body.inputs.iter().enumerate() {
+                let want = g.body.node(*id).outputs.first();
+                if want != Some(inputs[i]) {
+                    return Err(ShapeError::ParamShape { input: i });
+                }
+            }
+            Ok(g.body.outputs.iter().map(|o| g.body.ty(o.value).clone()).collect())
         }
         Op::Loop(l) => {
             arity(inputs, l.states + 1)?;

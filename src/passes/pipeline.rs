@@ -238,12 +238,15 @@ pub fn check_after(after: &str) -> Result<(), UnknownPass> {
     }
 }
 
-/// Calls `f` on every region of `region`: the loop bodies inside it (innermost first),
-/// then `region` itself, so passes handle nested regions the same way as the net's body.
+/// Calls `f` on every region of `region`: the loop bodies and fused groups inside it
+/// (innermost first), then `region` itself, so passes handle nested regions the same way
+/// as the net's body.
 pub fn for_each_region(region: &mut Region, f: &mut dyn FnMut(&mut Region)) {
     for id in region.node_ids() {
-        if let Op::Loop(l) = &mut region.node_mut(id).op {
-            for_each_region(&mut l.body, f);
+        match &mut region.node_mut(id).op {
+            Op::Loop(l) => for_each_region(&mut l.body, f),
+            Op::Group(g) => for_each_region(&mut g.body, f),
+            _ => {}
         }
     }
     f(region);

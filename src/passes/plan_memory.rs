@@ -234,7 +234,8 @@ fn is_activation(op: &Op) -> bool {
         | Op::Sum { .. }
         | Op::SoftmaxCrossEntropy
         | Op::Mse
-        | Op::Loop(_) => true,
+        | Op::Loop(_)
+        | Op::Group(_) => true,
     }
 }
 
@@ -275,7 +276,8 @@ fn in_place(op: &Op) -> bool {
         | Op::Sum { .. }
         | Op::SoftmaxCrossEntropy
         | Op::Mse
-        | Op::Loop(_) => false,
+        | Op::Loop(_)
+        | Op::Group(_) => false,
     }
 }
 

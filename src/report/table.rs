@@ -153,6 +153,8 @@ pub fn build(g: &Graph) -> Result<Report, Overflow> {
             ParamKind::Trainable => &mut totals.trainable_params,
             ParamKind::Fixed => &mut totals.fixed_params,
             ParamKind::Buffer => &mut totals.buffers,
+            // Computed from the others: not a parameter of its own.
+            ParamKind::Derived => continue,
         };
         *slot = slot.checked_add(n).ok_or(Overflow)?;
     }

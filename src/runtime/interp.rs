@@ -151,6 +151,8 @@ impl<'a> Interpreter<'a> {
                 (ParamKind::Fixed, Some(values)) => {
                     ParamData::Owned(values.iter().map(|v| *v as f32).collect())
                 }
+                // Computed below, once every stored parameter is in place.
+                (ParamKind::Derived, _) => ParamData::Owned(Vec::new()),
                 (ParamKind::Fixed, None) => {
                     return Err(RunError::Internal {
                         layer: p.name.clone(),
@@ -176,7 +178,7 @@ impl<'a> Interpreter<'a> {
                     ParamData::Borrowed(data)
                 }
             };
-            if let ParamData::Owned(v) = &data {
+            if let (ParamData::Owned(v), false) = (&data, p.kind == ParamKind::Derived) {
                 if v.len() != shape.iter().product::<usize>() {
                     return Err(RunError::Internal {
                         layer: p.name.clone(),
@@ -186,6 +188,32 @@ impl<'a> Interpreter<'a> {
                 }
             }
             params.push((shape, data));
+        }
+        let mut derived = Vec::new();
+        for (i, p) in graph.params.iter().enumerate() {
+            if p.kind != ParamKind::Derived {
+                continue;
+            }
+            let id = ParamId(u32::try_from(i).unwrap_or(u32::MAX));
+            let lookup = |src: ParamId| -> Option<&[f32]> {
+                match &params.get(src.0 as usize)?.1 {
+                    ParamData::Borrowed(d) => Some(*d),
+                    ParamData::Owned(d) => Some(d.as_slice()),
+                }
+            };
+            let values = super::derive::derive(graph, id, &lookup).map_err(|detail| {
+                RunError::Internal {
+                    layer: p.name.clone(),
+                    span: p.span,
+                    detail,
+                }
+            })?;
+            derived.push((i, values));
+        }
+        for (i, values) in derived {
+            if let Some(slot) = params.get_mut(i) {
+                slot.1 = ParamData::Owned(values);
+            }
         }
         Ok(Interpreter { graph, params })
     }
@@ -374,7 +402,7 @@ impl<'a> Interpreter<'a> {
                     .ok_or_else(|| internal(node, "reshape to an unbound size"))?;
                 one(generic!(arg(0)?, |a| layout::reshape(a, &dims)))
             }
-            Op::Concat { axis } => one(concat(args, *axis)),
+            Op::Concat { axis, .. } => one(concat(args, *axis)),
             Op::Slice { axis, start, end } => {
                 let (s, e) = (to_usize(*start), to_usize(*end));
                 one(generic!(arg(0)?, |a| layout::slice(a, *axis, s, e)))
@@ -408,6 +436,12 @@ impl<'a> Interpreter<'a> {
             }
             Op::Mse => float(reduce::mse(f(0)?, f(1)?)),
             Op::Loop(l) => self.eval_loop(node, l, args, b),
+            // A group means its body inlined: run it as a region of its own.
+            Op::Group(g) => {
+                let inputs: Vec<Tensor> = args.iter().map(View::to_tensor).collect();
+                let outs = self.eval_region(&g.body, inputs, b)?;
+                Ok(outs.into_iter().map(Val::Tensor).collect())
+            }
         }
     }
 

@@ -40,6 +40,7 @@
 //! is documented on its kernel in [`kernels`].
 
 pub mod bind;
+pub mod derive;
 pub mod error;
 pub mod interp;
 pub mod io;

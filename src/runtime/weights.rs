@@ -151,7 +151,7 @@ pub fn expected(graph: &Graph) -> Vec<Expected> {
         .params
         .iter()
         .enumerate()
-        .filter(|(_, p)| p.kind != ParamKind::Fixed)
+        .filter(|(_, p)| matches!(p.kind, ParamKind::Trainable | ParamKind::Buffer))
         .map(|(i, p)| {
             let shape: Vec<usize> =
                 p.ty.shape
@@ -215,6 +215,9 @@ fn collect_roles(region: &Region, gates: Option<usize>, roles: &mut BTreeMap<Par
             };
             collect_roles(&l.body, Some(g), roles);
         }
+        if let Op::Group(g) = &node.op {
+            collect_roles(&g.body, gates, roles);
+        }
         for (port, v) in region.inputs_of(id).into_iter().enumerate() {
             let Some(param) = source_param(region, v) else {
                 continue;
@@ -255,7 +258,8 @@ fn collect_roles(region: &Region, gates: Option<usize>, roles: &mut BTreeMap<Par
                 | Op::Sum { .. }
                 | Op::SoftmaxCrossEntropy
                 | Op::Mse
-                | Op::Loop(_) => continue,
+                | Op::Loop(_)
+                | Op::Group(_) => continue,
             };
             roles.entry(param).or_insert(role);
         }

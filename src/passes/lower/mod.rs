@@ -419,6 +419,7 @@ impl<'p> Lowerer<'p> {
             ty: ty.clone(),
             kind,
             init,
+            derived: None,
             span,
         });
         let node = Node {

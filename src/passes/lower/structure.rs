@@ -411,7 +411,10 @@ impl<'p> Lowerer<'p> {
             BranchKind::Concat => {
                 let rank = self.ty(values[0]).shape.rank();
                 match resolve_axis(axis, rank) {
-                    Ok(a) => Op::Concat { axis: a },
+                    Ok(a) => Op::Concat {
+                        axis: a,
+                        in_place: false,
+                    },
                     Err(e) => {
                         self.shape_error(&e, &values, &ErrorSite::new(layer, span));
                         return Val::Poison;
