@@ -2,7 +2,8 @@
 //! numbered `%0, %1, …` in topological order (continuing into loop bodies, printed where
 //! the loop is), a node with several outputs is `%k:n` and its outputs `%k#i`, and
 //! parameters are `@their/hierarchical/name`. Each line ends with the layer name and the
-//! source position it came from.
+//! source position it came from. A value computed into its slice of an in-place concat
+//! says so after its type: `into inception3a/concat[axis=1, 64..192]`.
 //!
 //! ```text
 //! %1 = conv2d %0, @c1/weight, @c1/bias {kernel=[5,5], stride=[1,1], pad=[0,0,0,0]} : f32[N,6,28,28]  // c1 @ nets/lenet5.net:9:16
@@ -84,6 +85,7 @@ impl Printer<'_> {
     fn region(&mut self, r: &Region, indent: usize) {
         let pad = "  ".repeat(indent);
         let mut names: BTreeMap<NodeId, usize> = BTreeMap::new();
+        let slices = concat_slices(r);
         for id in r.topo_order() {
             let node = r.node(id);
             if matches!(node.op, Op::Param(_)) {
@@ -111,12 +113,26 @@ impl Printer<'_> {
                 let _ = write!(line, " {{{attrs}}}");
             }
             let tys: Vec<String> = node.outputs.iter().map(ToString::to_string).collect();
-            let _ = write!(
-                line,
-                " : {}{}",
-                tys.join(", "),
-                self.location(node.span, Some(&node.name))
-            );
+            let _ = write!(line, " : {}", tys.join(", "));
+            for port in 0..node.outputs.len() {
+                let v = ValueRef {
+                    node: id,
+                    port: u32::try_from(port).unwrap_or(u32::MAX),
+                };
+                if let Some((concat, axis, a, b)) = slices.get(&v) {
+                    let which = if node.outputs.len() == 1 {
+                        String::new()
+                    } else {
+                        format!(" #{port}")
+                    };
+                    let _ = write!(
+                        line,
+                        "{which} into {}[axis={axis}, {a}..{b}]",
+                        r.node(*concat).name
+                    );
+                }
+            }
+            line.push_str(&self.location(node.span, Some(&node.name)));
             self.out.push_str(&line);
             self.out.push('\n');
             let body = match &node.op {
@@ -149,4 +165,35 @@ impl Printer<'_> {
             None => format!("%?{}", v.node.index()),
         }
     }
+}
+
+/// The values of `r` that are computed into a slice of an in-place concat: the concat,
+/// its axis, and the slice's range on it (when the sizes are known).
+fn concat_slices(r: &Region) -> BTreeMap<ValueRef, (NodeId, usize, String, String)> {
+    let mut out = BTreeMap::new();
+    for id in r.node_ids() {
+        let Op::Concat {
+            axis,
+            in_place: true,
+        } = r.node(id).op
+        else {
+            continue;
+        };
+        let mut start = Some(super::shape::Poly::zero());
+        for v in r.inputs_of(id) {
+            let len = r.ty(v).shape.dims().get(axis).and_then(|d| d.to_poly());
+            let end = match (&start, &len) {
+                (Some(s), Some(l)) => s.checked_add(l),
+                _ => None,
+            };
+            let show = |p: &Option<super::shape::Poly>| {
+                p.as_ref()
+                    .and_then(|p| super::shape::Dim::from_poly(p.clone()))
+                    .map_or_else(|| "?".to_string(), |d| d.to_string())
+            };
+            out.insert(v, (id, axis, show(&start), show(&end)));
+            start = end;
+        }
+    }
+    out
 }

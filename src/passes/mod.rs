@@ -9,9 +9,11 @@
 //! 3. [`plan_memory`]: the activation arena's figures at the batch size asked for (a
 //!    report; the IR is not changed).
 
+pub mod concat_in_place;
 pub mod cse;
 pub mod dce;
 pub mod drop_dropout;
+pub mod fuse;
 pub mod infer_shapes;
 pub mod lower;
 pub mod pipeline;

@@ -31,8 +31,12 @@ pub fn pipeline() -> Vec<Box<dyn Pass>> {
         Box::new(super::drop_dropout::DropDropout),
         // Then merge identical computations.
         Box::new(super::cse::Cse),
-        // Last, delete what no output needs any more.
+        // Then delete what no output needs any more.
         Box::new(super::dce::Dce),
+        // Fuse what is left into groups, one loop nest each.
+        Box::new(super::fuse::Fuse),
+        // Last, let the producers of concat inputs (groups by now) write into the slices.
+        Box::new(super::concat_in_place::ConcatInPlace),
     ]
 }
 

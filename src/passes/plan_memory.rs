@@ -1,32 +1,40 @@
-//! Memory planning for the activations of a net's top-level region at a known batch
-//! size: a schedule, the liveness of every activation value under it, and the placement
-//! of every buffer in one arena.
+//! Memory planning for the activations of a region (a net's body) at known sizes: a
+//! schedule, the liveness of every activation value under it, and the placement of every
+//! buffer in one arena. The plan is what the arena executor
+//! ([`crate::runtime::arena`]) runs in, and what codegen will allocate.
 //!
 //! - **Schedule**: the region's deterministic topological order ([`Region::topo_order`]).
 //! - **Values**: every output of every node except `Param` and `Fill` (weights and
 //!   constants are excluded). A value is live from the step that defines it to its last
 //!   reader's step; region outputs stay live to the end.
-//! - **In place**: an elementwise op (`relu`, `add`, `batchnorm`, …) or a view
-//!   (`flatten`, `reshape`, `dropout`) whose input activation dies at that op and has the
-//!   output's size writes its output into the input's buffer. Both values then share one
-//!   buffer, live from the first's definition to the last's death.
-//! - **Placement**: buffers in decreasing size, each at the lowest arena offset that does
-//!   not overlap a placed buffer live at the same time (greedy by size).
+//! - **Concat slices**: the inputs of an in-place concat ([`super::concat_in_place`]) are
+//!   views of its buffer (nested concats compose); the buffer lives from the first
+//!   definition to the last use of any value in it.
+//! - **In place**: an op that may overwrite an input ([`in_place_ports`]: elementwise ops,
+//!   views, and the ports of a fused group read only at the output's own index) writes
+//!   its output into that input's buffer when the input dies there, has the output's
+//!   size, and is a whole buffer of its own (not a slice, not holding slices).
+//! - **Placement**: buffers in decreasing size, each at the lowest offset (a multiple of
+//!   [`ALIGN`] bytes) that does not overlap a placed buffer live at the same time.
 //!
 //! Reported ([`MemoryPlan`]): `planned_peak_bytes` (the arena's size),
 //! `unplanned_bytes` (every value in its own buffer) and `lower_bound_bytes` (the largest
-//! total size of the buffers live at one step; no placement can do better under this
-//! schedule and these in-place choices). Always `lower_bound <= planned <= unplanned`.
-//! A loop counts as one op: its inputs and outputs are planned, the temporaries of its
-//! step (inside the body) are not. The plan is a report; the IR is not rewritten.
+//! total size of the buffers live at one step: no placement can do better under this
+//! schedule and these sharing choices). Always `lower_bound <= planned <= unplanned` up to
+//! alignment. A loop or a fused group counts as one op: its inputs and outputs are
+//! planned, the temporaries inside its body are not.
 
 use crate::ir::graph::{Region, ValueRef};
-use crate::ir::op::Op;
+use crate::ir::op::{GroupKind, Op};
 use crate::ir::shape::{Dim, TensorType};
 use std::collections::BTreeMap;
 
-/// The memory figures of a plan, in bytes, weights excluded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Buffer offsets are multiples of this many bytes (a cache line; also every element
+/// type's alignment).
+pub const ALIGN: u64 = 64;
+
+/// The memory figures of a plan, in bytes, weights excluded, and where each value lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemoryPlan {
     /// The batch size planned for.
     pub batch: u64,
@@ -38,8 +46,23 @@ pub struct MemoryPlan {
     pub lower_bound_bytes: u64,
     /// The number of activation values.
     pub values: usize,
-    /// The number of buffers after in-place sharing.
+    /// The number of buffers after sharing (in place and concat slices).
     pub buffers: usize,
+    /// Where every activation value of the region lives.
+    pub locations: BTreeMap<ValueRef, Location>,
+}
+
+/// Where a value lives in the arena: the row-major buffer of `shape` at byte `offset`,
+/// narrowed by `slices` (`(axis, start, end)`, applied in order) when the value is a slice
+/// of an in-place concat.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Location {
+    /// The buffer's byte offset in the arena.
+    pub offset: u64,
+    /// The shape the buffer is read as (before slicing).
+    pub shape: Vec<usize>,
+    /// The slices taken, outermost concat first.
+    pub slices: Vec<(usize, usize, usize)>,
 }
 
 /// One arena buffer: its size and the steps it is live in (inclusive).
@@ -50,26 +73,47 @@ struct Buffer {
     end: usize,
 }
 
-/// The bytes of `ty` with the batch `N` set to `batch`; `None` when another symbol is
+/// The shape of `ty` with the batch `N` set to `batch`; `None` when another symbol is
 /// left (the size is not known) or on overflow.
-pub fn bytes_at(ty: &TensorType, batch: u64) -> Option<u64> {
-    let mut n = ty.dtype.size_bytes();
-    for d in ty.shape.dims() {
-        let k = match d {
-            Dim::Known(k) => *k,
-            Dim::Sym(p) => {
-                let v = p.substitute("N", i64::try_from(batch).ok()?)?.as_const()?;
-                u64::try_from(v).ok()?
-            }
-        };
-        n = n.checked_mul(k)?;
-    }
-    Some(n)
+pub fn shape_at(ty: &TensorType, batch: u64) -> Option<Vec<usize>> {
+    ty.shape
+        .dims()
+        .iter()
+        .map(|d| {
+            let k = match d {
+                Dim::Known(k) => *k,
+                Dim::Sym(p) => {
+                    let v = p.substitute("N", i64::try_from(batch).ok()?)?.as_const()?;
+                    u64::try_from(v).ok()?
+                }
+            };
+            usize::try_from(k).ok()
+        })
+        .collect()
+}
+
+/// The bytes of a tensor of `ty`'s element type and `shape`, or `None` on overflow.
+fn bytes_of(ty: &TensorType, shape: &[usize]) -> Option<u64> {
+    shape.iter().try_fold(ty.dtype.size_bytes(), |n, k| {
+        n.checked_mul(u64::try_from(*k).ok()?)
+    })
 }
 
 /// Plans the activations of `r` at `batch`; `None` when a size is not known (a symbolic
 /// size other than `N`) or overflows.
 pub fn plan(r: &Region, batch: u64) -> Option<MemoryPlan> {
+    let mut p = plan_with(r, &|ty| shape_at(ty, batch))?;
+    p.batch = batch;
+    Some(p)
+}
+
+/// Plans the activations of `r` with the concrete shape of each type given by `shape`
+/// (the batch and sequence lengths of a run); `None` when a shape is unknown or a size
+/// overflows. The `batch` of the result is 0 (not known here).
+pub fn plan_with(
+    r: &Region,
+    shape: &dyn Fn(&TensorType) -> Option<Vec<usize>>,
+) -> Option<MemoryPlan> {
     let order = r.topo_order();
     let step: BTreeMap<_, usize> = order.iter().enumerate().map(|(i, id)| (*id, i)).collect();
     let end_of_schedule = order.len();
@@ -84,8 +128,33 @@ pub fn plan(r: &Region, batch: u64) -> Option<MemoryPlan> {
     for o in &r.outputs {
         last_use.insert(o.value, end_of_schedule);
     }
+    // Concat slices: each input of an in-place concat is a view of the concat's value.
+    let mut parent: BTreeMap<ValueRef, (ValueRef, usize, usize, usize)> = BTreeMap::new();
+    for &id in &order {
+        if let Op::Concat {
+            axis,
+            in_place: true,
+        } = r.node(id).op
+        {
+            let mut start = 0;
+            for v in r.inputs_of(id) {
+                let len = *shape(r.ty(v))?.get(axis)?;
+                parent.insert(v, (Region::value(id), axis, start, start + len));
+                start += len;
+            }
+        }
+    }
+    let has_children: std::collections::BTreeSet<ValueRef> =
+        parent.values().map(|(c, ..)| *c).collect();
+    let root = |mut v: ValueRef| {
+        while let Some((c, ..)) = parent.get(&v) {
+            v = *c;
+        }
+        v
+    };
     let mut buffers: Vec<Buffer> = Vec::new();
     let mut buffer_of: BTreeMap<ValueRef, usize> = BTreeMap::new();
+    let mut shape_of: BTreeMap<ValueRef, Vec<usize>> = BTreeMap::new();
     let mut unplanned: u64 = 0;
     let mut values = 0;
     for &id in &order {
@@ -95,24 +164,49 @@ pub fn plan(r: &Region, batch: u64) -> Option<MemoryPlan> {
         }
         let s = step[&id];
         let inputs = r.inputs_of(id);
+        let ports = in_place_ports(node, inputs.len());
         for (port, ty) in node.outputs.iter().enumerate() {
             let v = ValueRef {
                 node: id,
                 port: u32::try_from(port).ok()?,
             };
-            let size = bytes_at(ty, batch)?;
+            let dims = shape(ty)?;
+            let size = bytes_of(ty, &dims)?;
+            shape_of.insert(v, dims);
             unplanned = unplanned.checked_add(size)?;
             values += 1;
             let end = last_use.get(&v).copied().unwrap_or(s);
-            let reuse = if in_place(&node.op) {
-                inputs.iter().find_map(|i| {
-                    let b = *buffer_of.get(i)?;
-                    let buf = &buffers[b];
-                    (buf.end == s && buf.size == size && last_use.get(i) == Some(&s)).then_some(b)
-                })
-            } else {
-                None
-            };
+            let tree = parent.contains_key(&v) || has_children.contains(&v);
+            if tree {
+                // One buffer per concat tree, sized by its root, made at its first value.
+                let top = root(v);
+                let b = match buffer_of.get(&top) {
+                    Some(b) => *b,
+                    None => {
+                        let top_size = bytes_of(r.ty(top), &shape(r.ty(top))?)?;
+                        buffers.push(Buffer {
+                            size: top_size,
+                            start: s,
+                            end,
+                        });
+                        buffer_of.insert(top, buffers.len() - 1);
+                        buffers.len() - 1
+                    }
+                };
+                buffers[b].start = buffers[b].start.min(s);
+                buffers[b].end = buffers[b].end.max(end);
+                buffer_of.insert(v, b);
+                continue;
+            }
+            let reuse = ports.iter().find_map(|&p| {
+                let i = inputs.get(p)?;
+                if parent.contains_key(i) || has_children.contains(i) {
+                    return None;
+                }
+                let b = *buffer_of.get(i)?;
+                let buf = &buffers[b];
+                (buf.end == s && buf.size == size && last_use.get(i) == Some(&s)).then_some(b)
+            });
             match reuse {
                 Some(b) => {
                     buffers[b].end = buffers[b].end.max(end);
@@ -130,14 +224,35 @@ pub fn plan(r: &Region, batch: u64) -> Option<MemoryPlan> {
         }
     }
     let lower_bound = lower_bound(&buffers, end_of_schedule)?;
-    let planned = place(&buffers)?;
+    let (planned, offsets) = place(&buffers)?;
+    let mut locations = BTreeMap::new();
+    for (v, b) in &buffer_of {
+        let offset = offsets[*b];
+        let mut slices = Vec::new();
+        let mut cur = *v;
+        while let Some((c, axis, a, z)) = parent.get(&cur) {
+            slices.push((*axis, *a, *z));
+            cur = *c;
+        }
+        slices.reverse();
+        let shape = shape_of.get(&cur)?.clone();
+        locations.insert(
+            *v,
+            Location {
+                offset,
+                shape,
+                slices,
+            },
+        );
+    }
     Some(MemoryPlan {
-        batch,
+        batch: 0,
         planned_peak_bytes: planned,
         unplanned_bytes: unplanned,
         lower_bound_bytes: lower_bound,
         values,
         buffers: buffers.len(),
+        locations,
     })
 }
 
@@ -158,11 +273,13 @@ fn lower_bound(buffers: &[Buffer], steps: usize) -> Option<u64> {
     u64::try_from(best).ok()
 }
 
-/// Places the buffers greedily by decreasing size; returns the arena's size.
-fn place(buffers: &[Buffer]) -> Option<u64> {
+/// Places the buffers greedily by decreasing size at [`ALIGN`]ed offsets; returns the
+/// arena's size and each buffer's offset.
+fn place(buffers: &[Buffer]) -> Option<(u64, Vec<u64>)> {
     let mut by_size: Vec<usize> = (0..buffers.len()).collect();
     by_size.sort_by_key(|&i| (std::cmp::Reverse(buffers[i].size), buffers[i].start, i));
     let mut placed: Vec<(u64, Buffer)> = Vec::new();
+    let mut offsets = vec![0; buffers.len()];
     let mut peak: u64 = 0;
     for i in by_size {
         let b = buffers[i];
@@ -177,16 +294,17 @@ fn place(buffers: &[Buffer]) -> Option<u64> {
             if offset.checked_add(b.size)? <= lo {
                 break;
             }
-            offset = offset.max(hi);
+            offset = offset.max(hi.checked_next_multiple_of(ALIGN)?);
         }
         peak = peak.max(offset.checked_add(b.size)?);
+        offsets[i] = offset;
         placed.push((offset, b));
     }
     debug_assert!(
         disjoint(&placed),
         "the arena plan overlaps two live buffers"
     );
-    Some(peak)
+    Some((peak, offsets))
 }
 
 /// Whether no two buffers live at the same step share arena bytes.
@@ -198,6 +316,48 @@ fn disjoint(placed: &[(u64, Buffer)]) -> bool {
             !(time && space) || a.size == 0 || b.size == 0
         })
     })
+}
+
+/// The input ports of `node` (which has `inputs` inputs) whose buffer its output may overwrite:
+/// every element of the output is computed from the same element of that input (read
+/// before it is written) and of nothing written earlier.
+///
+/// - elementwise ops and views: every port;
+/// - a fused contraction or elementwise group with one output: the ports whose body input
+///   is read only by elementwise ops at the output's shape (a residual shortcut read by
+///   the epilogue's `add`), never by the contraction or through a slice.
+pub fn in_place_ports(node: &crate::ir::graph::Node, inputs: usize) -> Vec<usize> {
+    if in_place(&node.op) {
+        return (0..inputs).collect();
+    }
+    let Op::Group(g) = &node.op else {
+        return Vec::new();
+    };
+    if g.kind == GroupKind::Pool || g.body.outputs.len() != 1 {
+        return Vec::new();
+    }
+    let Some(out) = node.outputs.first() else {
+        return Vec::new();
+    };
+    let body = &g.body;
+    let mut ports = Vec::new();
+    for (port, id) in body.inputs.iter().enumerate() {
+        if body.node(*id).outputs.first() != Some(out) {
+            continue;
+        }
+        let readers = body.users_of(*id);
+        let elementwise = !readers.is_empty()
+            && readers.iter().all(|u| {
+                let n = body.node(*u);
+                in_place(&n.op)
+                    && !matches!(n.op, Op::Flatten | Op::Reshape { .. } | Op::Dropout { .. })
+                    && n.outputs.first() == Some(out)
+            });
+        if elementwise {
+            ports.push(port);
+        }
+    }
+    ports
 }
 
 /// Whether a node's outputs are activation buffers (weights and constants are not).
@@ -293,7 +453,7 @@ mod tests {
     fn a_chain_needs_two_buffers_at_a_time() {
         let bufs = [buf(10, 0, 1), buf(10, 1, 2), buf(10, 2, 3), buf(4, 3, 4)];
         assert_eq!(lower_bound(&bufs, 5), Some(20));
-        assert_eq!(place(&bufs), Some(20));
+        assert_eq!(place(&bufs).map(|p| p.0), Some(20));
     }
 
     #[test]
@@ -306,7 +466,7 @@ mod tests {
             buf(6, 4, 6),
             buf(2, 0, 6),
         ];
-        let peak = place(&bufs).expect("fits");
+        let peak = place(&bufs).expect("fits").0;
         let lb = lower_bound(&bufs, 7).expect("fits");
         assert!(
             lb <= peak && peak <= bufs.iter().map(|b| b.size).sum(),
