@@ -30,13 +30,9 @@
     reason = "the test prints its agreement table, and says why it skips"
 )]
 
-use ndarray::{ArrayD, IxDyn};
+use ndarray::ArrayD;
 use netc::export::onnx::{self, ExportOptions, Recurrent};
-use netc::ir::graph::{Graph, Region};
-use netc::ir::op::Op;
-use netc::ir::shape::{Dim, TensorType};
 use netc::passes::{compile, CompileOptions};
-use netc::runtime::weights::{self, Init, Weights};
 use netc::runtime::{interp, Tensor};
 use netc::syntax::ast::Item;
 use netc::syntax::loader::{load_source_with, DiskReader};
@@ -45,56 +41,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
+#[path = "shared/nets.rs"]
+mod nets;
+use nets::{random_inputs, random_weights, OVERRIDES};
+
 /// The largest relative difference accepted.
 const TOLERANCE: f64 = 1e-4;
-
-/// Source substitutions that shrink the big image nets for the test: `(file stem,
-/// [(text, replacement)])`. Each text must occur in the file.
-const OVERRIDES: &[(&str, &[(&str, &str)])] = &[
-    // 11x11/4 then three 3x3/2 pools: 67 is the smallest size whose windows tile exactly.
-    ("alexnet", &[("f32[N, 3, 227, 227]", "f32[N, 3, 67, 67]")]),
-    // At 64x64 the last map is 2x2: the final 7x7 average pool becomes 2x2 (and the
-    // classifier reads 1024 features, as at 224x224).
-    (
-        "googlenet",
-        &[
-            ("f32[N, 3, 224, 224]", "f32[N, 3, 64, 64]"),
-            ("avgpool(7, stride: 1)", "avgpool(2, stride: 1)"),
-        ],
-    ),
-    (
-        "inception_naive",
-        &[("f32[N, 256, 28, 28]", "f32[N, 256, 8, 8]")],
-    ),
-    (
-        "inception_reduced",
-        &[("f32[N, 256, 28, 28]", "f32[N, 256, 8, 8]")],
-    ),
-    // 75x75 is the smallest input Inception-v3's grid reductions accept.
-    (
-        "inception_v3",
-        &[("f32[N, 3, 299, 299]", "f32[N, 3, 75, 75]")],
-    ),
-    ("resnet18", &[("f32[N, 3, 224, 224]", "f32[N, 3, 32, 32]")]),
-    ("resnet34", &[("f32[N, 3, 224, 224]", "f32[N, 3, 32, 32]")]),
-    ("resnet50", &[("f32[N, 3, 224, 224]", "f32[N, 3, 32, 32]")]),
-    ("resnet152", &[("f32[N, 3, 224, 224]", "f32[N, 3, 32, 32]")]),
-    ("vgg16", &[("f32[N, 3, 224, 224]", "f32[N, 3, 32, 32]")]),
-    ("vgg19", &[("f32[N, 3, 224, 224]", "f32[N, 3, 32, 32]")]),
-    ("seq2seq", &[("vocab = 8000", "vocab = 100")]),
-    ("word2vec_cbow", &[("vocab = 10000", "vocab = 1000")]),
-];
-
-/// The value a symbolic size gets at run time (besides the batch `N`).
-fn symbol_value(name: &str) -> u64 {
-    match name {
-        "T" => 4,
-        "U" => 3,
-        "H" => 12,
-        "W" => 10,
-        _ => 4,
-    }
-}
 
 /// The batch sizes every model runs at.
 const BATCHES: [u64; 2] = [1, 3];
@@ -214,114 +166,6 @@ fn has_builtin_recurrence(source: &str) -> bool {
             .match_indices(k)
             .any(|(i, _)| !source[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_'))
     })
-}
-
-/// A small deterministic generator (SplitMix64): the same numbers on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[lo, hi)`.
-    fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
-        let u = (self.next() >> 40) as f32 / (1u64 << 24) as f32;
-        lo + (hi - lo) * u
-    }
-}
-
-/// Random weights: `netc init`'s He/Xavier values for weight matrices, and random values
-/// where `init` writes constants (biases, batch-norm shifts and means in ±0.2; scales and
-/// variances in [0.5, 1.5]), so that every tensor's role is exercised.
-fn random_weights(graph: &Graph, seed: u64) -> Weights {
-    let expected = weights::expected(graph);
-    let mut w = weights::init(&expected, seed);
-    let mut rng = Rng(seed ^ 0x5eed);
-    for e in &expected {
-        let range = match e.init {
-            Init::Zeros => Some((-0.2, 0.2)),
-            Init::Ones => Some((0.5, 1.5)),
-            Init::HeUniform { .. } | Init::XavierUniform { .. } => None,
-        };
-        if let (Some((lo, hi)), Some((_, data))) = (range, w.tensors.get_mut(&e.name)) {
-            for x in data.iter_mut() {
-                *x = rng.uniform(lo, hi);
-            }
-        }
-    }
-    w
-}
-
-/// The concrete shape of `ty` at `batch`.
-fn concrete(ty: &TensorType, batch: u64) -> Vec<usize> {
-    ty.shape
-        .dims()
-        .iter()
-        .map(|d| match d {
-            Dim::Known(k) => *k as usize,
-            Dim::Sym(p) => {
-                let mut q = p.clone();
-                for s in p.symbols() {
-                    let v = if s == "N" { batch } else { symbol_value(&s) };
-                    q = q.substitute(&s, v as i64).expect("small sizes");
-                }
-                q.as_const().expect("every symbol substituted") as usize
-            }
-        })
-        .collect()
-}
-
-/// The number of valid values of an integer input: the rows of the embedding it indexes,
-/// or the classes of the loss it labels.
-fn int_range(region: &Region, input: netc::ir::graph::NodeId) -> i64 {
-    for user in region.users_of(input) {
-        let args = region.inputs_of(user);
-        let node = region.node(user);
-        if let Op::Embed = node.op {
-            if let Some(table) = args.get(1) {
-                if let Some(Dim::Known(v)) = region.ty(*table).shape.dims().first() {
-                    return *v as i64;
-                }
-            }
-        }
-        if let Op::SoftmaxCrossEntropy = node.op {
-            if let Some(logits) = args.first() {
-                if let Some(Dim::Known(c)) = region.ty(*logits).shape.dims().last() {
-                    return *c as i64;
-                }
-            }
-        }
-    }
-    2
-}
-
-/// Random inputs for `graph` at `batch`: floats in [−1, 1), valid integer ids.
-fn random_inputs(graph: &Graph, batch: u64, seed: u64) -> BTreeMap<String, Tensor> {
-    let mut rng = Rng(seed);
-    let region = &graph.body;
-    let mut out = BTreeMap::new();
-    for &id in &region.inputs {
-        let Op::Input { name, ty, .. } = &region.node(id).op else {
-            continue;
-        };
-        let shape = concrete(ty, batch);
-        let n: usize = shape.iter().product();
-        let t = if ty.dtype.is_int() {
-            let range = int_range(region, id);
-            let v: Vec<i64> = (0..n).map(|_| (rng.next() % range as u64) as i64).collect();
-            Tensor::I64(ArrayD::from_shape_vec(IxDyn(&shape), v).expect("shape"))
-        } else {
-            let v: Vec<f32> = (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect();
-            Tensor::F32(ArrayD::from_shape_vec(IxDyn(&shape), v).expect("shape"))
-        };
-        out.insert(name.clone(), t);
-    }
-    out
 }
 
 fn file_name(label: &str) -> String {

@@ -82,12 +82,26 @@ pub struct RunArgs {
     /// (only those) or `-cse,-dce` (all but those), for bisecting a wrong result.
     #[arg(long, value_name = "LIST", default_value = "all")]
     pub passes: String,
+    /// How to execute: `arena` runs every activation at its place in the planned arena
+    /// (as compiled code does); `interp` is the reference interpreter, value by value.
+    #[arg(long, value_enum, default_value_t)]
+    pub executor: Executor,
     /// How to print diagnostics.
     #[arg(long, value_enum, default_value_t)]
     pub message_format: MessageFormat,
     /// When to colour human output.
     #[arg(long, value_enum, default_value_t)]
     pub color: ColorChoice,
+}
+
+/// The executor of `netc run --executor`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Executor {
+    /// The planned arena ([`crate::runtime::arena`]).
+    #[default]
+    Arena,
+    /// The reference interpreter ([`crate::runtime::interp`]).
+    Interp,
 }
 
 fn fail<T>(d: Diagnostic) -> Result<T, Fail> {
@@ -213,7 +227,11 @@ fn run_loaded(
         None => Vec::new(),
     };
     // The run.
-    let results = interp::run(graph, &w, &inputs).map_err(|e| run_fail(&e))?;
+    let results = match args.executor {
+        Executor::Arena => crate::runtime::arena::run(graph, &w, &inputs),
+        Executor::Interp => interp::run(graph, &w, &inputs),
+    }
+    .map_err(|e| run_fail(&e))?;
     // Encode everything, then write everything atomically.
     let mut files = Vec::new();
     for t in &targets {

@@ -26,7 +26,7 @@
 
 use crate::ir::graph::{Region, ValueRef};
 use crate::ir::op::{GroupKind, Op};
-use crate::ir::shape::{Dim, TensorType};
+use crate::ir::shape::{DType, Dim, TensorType};
 use std::collections::BTreeMap;
 
 /// Buffer offsets are multiples of this many bytes (a cache line; also every element
@@ -92,9 +92,9 @@ pub fn shape_at(ty: &TensorType, batch: u64) -> Option<Vec<usize>> {
         .collect()
 }
 
-/// The bytes of a tensor of `ty`'s element type and `shape`, or `None` on overflow.
-fn bytes_of(ty: &TensorType, shape: &[usize]) -> Option<u64> {
-    shape.iter().try_fold(ty.dtype.size_bytes(), |n, k| {
+/// The bytes of a tensor of `elem`-byte elements and `shape`, or `None` on overflow.
+fn bytes_of(elem: u64, shape: &[usize]) -> Option<u64> {
+    shape.iter().try_fold(elem, |n, k| {
         n.checked_mul(u64::try_from(*k).ok()?)
     })
 }
@@ -102,17 +102,19 @@ fn bytes_of(ty: &TensorType, shape: &[usize]) -> Option<u64> {
 /// Plans the activations of `r` at `batch`; `None` when a size is not known (a symbolic
 /// size other than `N`) or overflows.
 pub fn plan(r: &Region, batch: u64) -> Option<MemoryPlan> {
-    let mut p = plan_with(r, &|ty| shape_at(ty, batch))?;
+    let mut p = plan_with(r, &|ty| shape_at(ty, batch), &DType::size_bytes)?;
     p.batch = batch;
     Some(p)
 }
 
 /// Plans the activations of `r` with the concrete shape of each type given by `shape`
-/// (the batch and sequence lengths of a run); `None` when a shape is unknown or a size
-/// overflows. The `batch` of the result is 0 (not known here).
+/// (the batch and sequence lengths of a run) and `elem` bytes per element of each
+/// element type (an executor may store `f16` as `f32`); `None` when a shape is unknown or
+/// a size overflows. The `batch` of the result is 0 (not known here).
 pub fn plan_with(
     r: &Region,
     shape: &dyn Fn(&TensorType) -> Option<Vec<usize>>,
+    elem: &dyn Fn(DType) -> u64,
 ) -> Option<MemoryPlan> {
     let order = r.topo_order();
     let step: BTreeMap<_, usize> = order.iter().enumerate().map(|(i, id)| (*id, i)).collect();
@@ -171,7 +173,7 @@ pub fn plan_with(
                 port: u32::try_from(port).ok()?,
             };
             let dims = shape(ty)?;
-            let size = bytes_of(ty, &dims)?;
+            let size = bytes_of(elem(ty.dtype), &dims)?;
             shape_of.insert(v, dims);
             unplanned = unplanned.checked_add(size)?;
             values += 1;
@@ -183,7 +185,7 @@ pub fn plan_with(
                 let b = match buffer_of.get(&top) {
                     Some(b) => *b,
                     None => {
-                        let top_size = bytes_of(r.ty(top), &shape(r.ty(top))?)?;
+                        let top_size = bytes_of(elem(r.ty(top).dtype), &shape(r.ty(top))?)?;
                         buffers.push(Buffer {
                             size: top_size,
                             start: s,

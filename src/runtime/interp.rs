@@ -61,14 +61,14 @@ enum ParamData<'a> {
 }
 
 /// A value in a region's environment: a computed tensor, or a parameter (not copied).
-enum Val {
+pub(super) enum Val {
     Tensor(Tensor),
     Param(ParamId),
 }
 
 /// A borrowed view of a value.
 #[derive(Clone)]
-enum View<'v> {
+pub(super) enum View<'v> {
     F32(ArrayViewD<'v, f32>),
     I64(ArrayViewD<'v, i64>),
 }
@@ -108,7 +108,7 @@ impl View<'_> {
         }
     }
 
-    fn to_tensor(&self) -> Tensor {
+    pub(super) fn to_tensor(&self) -> Tensor {
         match self {
             View::F32(a) => Tensor::F32(a.to_owned()),
             View::I64(a) => Tensor::I64(a.to_owned()),
@@ -243,7 +243,7 @@ impl<'a> Interpreter<'a> {
         ArrayViewD::from_shape(IxDyn(shape), slice).ok()
     }
 
-    fn view_of<'s>(&'s self, v: &'s Val) -> Option<View<'s>> {
+    pub(super) fn view_of<'s>(&'s self, v: &'s Val) -> Option<View<'s>> {
         match v {
             Val::Tensor(t) => Some(view(t)),
             Val::Param(id) => self.param_view(*id).map(View::F32),
@@ -317,7 +317,7 @@ impl<'a> Interpreter<'a> {
         Ok(out)
     }
 
-    fn owned(&self, v: Val) -> Option<Tensor> {
+    pub(super) fn owned(&self, v: Val) -> Option<Tensor> {
         match v {
             Val::Tensor(t) => Some(t),
             Val::Param(id) => self.param_view(id).map(|a| Tensor::F32(a.to_owned())),
@@ -325,7 +325,7 @@ impl<'a> Interpreter<'a> {
     }
 
     /// Compares each result with the node's type in the IR.
-    fn check_results(&self, node: &Node, results: &[Val], b: &Bindings) -> Result<(), RunError> {
+    pub(super) fn check_results(&self, node: &Node, results: &[Val], b: &Bindings) -> Result<(), RunError> {
         if results.len() != node.outputs.len() {
             return Err(internal(node, "wrong number of results"));
         }
@@ -349,7 +349,7 @@ impl<'a> Interpreter<'a> {
     }
 
     /// Evaluates one node: every op of the IR is one arm, calling its reference kernel.
-    fn eval_node(
+    pub(super) fn eval_node(
         &self,
         node: &Node,
         args: &[View<'_>],
@@ -531,7 +531,7 @@ fn release(
     }
 }
 
-fn internal(node: &Node, detail: &str) -> RunError {
+pub(super) fn internal(node: &Node, detail: &str) -> RunError {
     RunError::Internal {
         layer: if node.name.is_empty() {
             node.op.name().to_string()

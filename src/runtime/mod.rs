@@ -39,6 +39,7 @@
 //! identity and batch normalisation uses its running statistics. The formula of each op
 //! is documented on its kernel in [`kernels`].
 
+pub mod arena;
 pub mod bind;
 pub mod derive;
 pub mod error;
