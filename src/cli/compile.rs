@@ -27,6 +27,9 @@ pub enum Emit {
     Ir,
     /// The IR as a Graphviz graph (render with `dot -Tsvg`).
     Dot,
+    /// The memory plan of the net's activations at `--batch` (default 1): each value's
+    /// lifetime, arena offset and size.
+    Plan,
 }
 
 /// Arguments of `netc compile`.
@@ -127,6 +130,18 @@ pub fn run(args: &CompileArgs) -> i32 {
     let text = match (args.emit, args.format) {
         (Some(Emit::Ir), _) => crate::ir::print::graph(shown, Some(&program.sources)),
         (Some(Emit::Dot), _) => crate::ir::dot::graph(shown),
+        (Some(Emit::Plan), _) => {
+            match passes::plan_memory::plan(&shown.body, args.batch.unwrap_or(1)) {
+                Some(plan) => passes::plan_memory::dump(&shown.body, &plan),
+                None => {
+                    eprintln!(
+                        "error: --emit plan: the activation sizes are not known (a size other \
+                         than the batch `N` is symbolic)"
+                    );
+                    return 2;
+                }
+            }
+        }
         (None, TableFormat::Text) => table::text(&compiled.report),
         (None, TableFormat::Json) => format!("{}\n", table::json_string(&compiled.report)),
     };

@@ -63,6 +63,11 @@ pub struct Location {
     pub shape: Vec<usize>,
     /// The slices taken, outermost concat first.
     pub slices: Vec<(usize, usize, usize)>,
+    /// The steps of the schedule the value is live in: its definition and its last use
+    /// (the number of steps for a region output).
+    pub live: [usize; 2],
+    /// The value's own size in bytes.
+    pub bytes: u64,
 }
 
 /// One arena buffer: its size and the steps it is live in (inclusive).
@@ -157,6 +162,7 @@ pub fn plan_with(
     let mut buffers: Vec<Buffer> = Vec::new();
     let mut buffer_of: BTreeMap<ValueRef, usize> = BTreeMap::new();
     let mut shape_of: BTreeMap<ValueRef, Vec<usize>> = BTreeMap::new();
+    let mut live_of: BTreeMap<ValueRef, ([usize; 2], u64)> = BTreeMap::new();
     let mut unplanned: u64 = 0;
     let mut values = 0;
     for &id in &order {
@@ -178,6 +184,7 @@ pub fn plan_with(
             unplanned = unplanned.checked_add(size)?;
             values += 1;
             let end = last_use.get(&v).copied().unwrap_or(s);
+            live_of.insert(v, ([s, end], size));
             let tree = parent.contains_key(&v) || has_children.contains(&v);
             if tree {
                 // One buffer per concat tree, sized by its root, made at its first value.
@@ -238,12 +245,15 @@ pub fn plan_with(
         }
         slices.reverse();
         let shape = shape_of.get(&cur)?.clone();
+        let (live, bytes) = *live_of.get(v)?;
         locations.insert(
             *v,
             Location {
                 offset,
                 shape,
                 slices,
+                live,
+                bytes,
             },
         );
     }
@@ -256,6 +266,99 @@ pub fn plan_with(
         buffers: buffers.len(),
         locations,
     })
+}
+
+/// The plan as text (`netc compile --emit plan`): one line per activation value in
+/// schedule order with the steps it is live in, its arena offset and size, and where it
+/// is when it is a slice of a concat or shares an earlier value's buffer.
+pub fn dump(r: &Region, plan: &MemoryPlan) -> String {
+    use crate::report::table::thousands;
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "arena {} bytes (lower bound {}, unplanned {}), {} values in {} buffers, batch {}",
+        thousands(plan.planned_peak_bytes),
+        thousands(plan.lower_bound_bytes),
+        thousands(plan.unplanned_bytes),
+        plan.values,
+        plan.buffers,
+        plan.batch
+    );
+    let _ = writeln!(
+        out,
+        "{:<9} {:>12} {:>12}  value",
+        "live", "offset", "bytes"
+    );
+    let name = |v: &ValueRef| {
+        let n = r.node(v.node);
+        let base = if n.name.is_empty() { n.op.name() } else { &n.name };
+        if n.outputs.len() > 1 {
+            format!("{base}#{}", v.port)
+        } else {
+            base.to_string()
+        }
+    };
+    let mut concat_of: BTreeMap<ValueRef, ValueRef> = BTreeMap::new();
+    for id in r.node_ids() {
+        if matches!(r.node(id).op, Op::Concat { in_place: true, .. }) {
+            for v in r.inputs_of(id) {
+                concat_of.insert(v, Region::value(id));
+            }
+        }
+    }
+    let mut rows: Vec<(&ValueRef, &Location)> = plan.locations.iter().collect();
+    rows.sort_by_key(|(v, l)| (l.live[0], **v));
+    // Which value first held each offset, to name sharing.
+    let mut holder: BTreeMap<u64, (ValueRef, usize)> = BTreeMap::new();
+    for (v, loc) in rows {
+        let mut note = String::new();
+        if let (Some((axis, a, b)), Some(c)) = (loc.slices.last(), concat_of.get(v)) {
+            let _ = write!(note, "  slice [axis {axis}, {a}..{b}] of {}", name(c));
+        } else if let Some((prev, end)) = holder.get(&loc.offset) {
+            if *end == loc.live[0] && prev != v {
+                let _ = write!(note, "  in place of {}", name(prev));
+            }
+        }
+        if loc.slices.is_empty() {
+            holder.insert(loc.offset, (*v, loc.live[1]));
+        }
+        let _ = writeln!(
+            out,
+            "{:<9} {:>12} {:>12}  {}{note}",
+            format!("{}..{}", loc.live[0], loc.live[1]),
+            thousands(first_byte(loc)),
+            thousands(loc.bytes),
+            name(v)
+        );
+    }
+    out
+}
+
+/// The arena offset of a value's first element: its buffer's offset plus the start of
+/// each slice times the buffer's row-major stride on that axis.
+fn first_byte(loc: &Location) -> u64 {
+    let sliced: u64 = loc
+        .shape
+        .iter()
+        .enumerate()
+        .map(|(axis, len)| {
+            let mut n = *len as u64;
+            for (a, s, e) in &loc.slices {
+                if *a == axis {
+                    n = (e - s) as u64;
+                }
+            }
+            n
+        })
+        .product();
+    let elem = loc.bytes.checked_div(sliced).unwrap_or(0);
+    let mut offset = loc.offset;
+    for (axis, start, _) in &loc.slices {
+        let stride: u64 = loc.shape[axis + 1..].iter().map(|k| *k as u64).product();
+        offset += *start as u64 * stride * elem;
+    }
+    offset
 }
 
 /// The largest total size of buffers live at one step.
