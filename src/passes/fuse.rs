@@ -191,7 +191,9 @@ impl Clusters<'_> {
     }
 
     /// Merges the clusters `ids` (distinct) into the first; false (and nothing changed)
-    /// when that would make a cycle or hold two contractions.
+    /// when that would make a cycle, hold two contractions, or compute a contraction's
+    /// input inside its own group (a prologue: the contraction reads windows and rows of
+    /// its input, so that would recompute it).
     fn merge(&mut self, ids: &[usize]) -> bool {
         let parts: Vec<&Cluster> = ids.iter().filter_map(|i| self.all[*i].as_ref()).collect();
         if parts.iter().filter(|c| c.contraction).count() > 1 {
@@ -201,7 +203,15 @@ impl Clusters<'_> {
             .iter()
             .flat_map(|c| c.members.iter().copied())
             .collect();
-        if self.would_cycle(&members) {
+        let prologue = members.iter().any(|m| {
+            class(self.r.node(*m)) == Class::Contraction
+                && self
+                    .r
+                    .inputs_of(*m)
+                    .iter()
+                    .any(|v| members.contains(&v.node))
+        });
+        if prologue || self.would_cycle(&members) {
             return false;
         }
         let contraction = parts.iter().any(|c| c.contraction);
@@ -322,8 +332,12 @@ fn epilogue_or_chain(cs: &mut Clusters<'_>, id: NodeId) {
             targets.push(c);
         }
     }
-    // Join each input cluster in turn (the first contraction wins; a second one stays an
-    // input): the first join makes `mine` part of that cluster.
+    // Join each input cluster in turn, contractions first (the first one wins: the op
+    // becomes its epilogue; a second one stays an input).
+    let mut rest: Vec<usize> = targets[1..].to_vec();
+    rest.sort_by_key(|c| !cs.all[*c].as_ref().is_some_and(|cl| cl.contraction));
+    targets.truncate(1);
+    targets.extend(rest);
     let mut current = mine;
     for &t in &targets[1..] {
         let ids = [t, current];
