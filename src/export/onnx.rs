@@ -508,7 +508,8 @@ fn computes(region: &Region, v: ValueRef) -> bool {
         | Op::SoftmaxCrossEntropy
         | Op::Mse
         | Op::Loop(_)
-        | Op::Group(_) => true,
+        | Op::Group(_)
+        | Op::Relayout { .. } => true,
     }
 }
 

@@ -417,9 +417,9 @@ impl Exporter<'_> {
             Op::Loop(lp) => {
                 self.emit_loop(region, id, lp, &ins, rn)?;
             }
-            Op::Group(_) => {
+            Op::Group(_) | Op::Relayout { .. } => {
                 return Err(unsupported(
-                    "a fused group (export the net before optimisation)",
+                    "an op of the optimised IR (export the net before optimisation)",
                 ));
             }
         }

@@ -83,6 +83,10 @@ pub struct Region {
     pub inputs: Vec<NodeId>,
     /// The region's results, in order.
     pub outputs: Vec<Output>,
+    /// The storage layout of 4-D values chosen by [`crate::passes::layout`]; a value not
+    /// listed is row-major (NCHW). Set by the last pass, so no rewrite after it has to
+    /// keep it up to date.
+    pub layouts: std::collections::BTreeMap<ValueRef, super::op::Layout>,
 }
 
 impl PartialEq for Region {
@@ -241,6 +245,33 @@ impl Region {
                 o.value = new;
             }
         }
+    }
+
+    /// Makes input `port` of `node` read `new` instead (which must have the same type).
+    pub fn replace_input(&mut self, node: NodeId, port: u32, new: ValueRef) {
+        let ty = self.ty(new).clone();
+        let edge = self
+            .graph
+            .edges_directed(node.0, Direction::Incoming)
+            .find(|e| e.weight().to_port == port)
+            .map(|e| e.id());
+        if let Some(e) = edge {
+            self.graph.remove_edge(e);
+        }
+        self.graph.add_edge(
+            new.node.0,
+            node.0,
+            Edge {
+                from_port: new.port,
+                to_port: port,
+                ty,
+            },
+        );
+    }
+
+    /// The storage layout of `v` (NCHW unless one was chosen).
+    pub fn layout(&self, v: ValueRef) -> super::op::Layout {
+        self.layouts.get(&v).copied().unwrap_or_default()
     }
 
     /// Removes `id` and its edges.

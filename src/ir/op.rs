@@ -145,6 +145,42 @@ pub enum Op {
     Loop(Box<Loop>),
     /// A fused group: its body is computed as one kernel (see [`Group`]).
     Group(Box<Group>),
+    /// The identity on values, storing the result in layout `to`: a conversion between
+    /// the storage orders of a 4-D activation, inserted by [`crate::passes::layout`].
+    Relayout {
+        /// The layout of the result.
+        to: Layout,
+    },
+}
+
+/// The storage order of a 4-D activation `[N, C, H, W]` (the IR's indices are always in
+/// that logical order; the layout says how the elements lie in memory). Values without a
+/// recorded layout ([`super::graph::Region::layouts`]) are row-major, i.e. NCHW.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Layout {
+    /// Row-major in the logical order: `[N, C, H, W]`.
+    #[default]
+    Nchw,
+    /// Channels innermost: memory is row-major `[N, H, W, C]`.
+    Nhwc,
+}
+
+impl Layout {
+    /// `nchw` or `nhwc`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layout::Nchw => "nchw",
+            Layout::Nhwc => "nhwc",
+        }
+    }
+
+    /// The logical axes in memory order (outermost first).
+    pub fn memory_order(self) -> [usize; 4] {
+        match self {
+            Layout::Nchw => [0, 1, 2, 3],
+            Layout::Nhwc => [0, 2, 3, 1],
+        }
+    }
 }
 
 /// What kind of loop nest a fused group is; the rules that form each are in
@@ -333,6 +369,7 @@ impl Op {
             Op::Mse => "mse",
             Op::Loop(_) => "loop",
             Op::Group(_) => "group",
+            Op::Relayout { .. } => "relayout",
         }
     }
 
@@ -345,6 +382,7 @@ impl Op {
             Op::AvgPool2d(_) => "avgpool",
             Op::Loop(l) => l.kind.layer_name(),
             Op::Group(_) => "group",
+            Op::Relayout { .. } => "relayout",
             Op::Input { .. }
             | Op::Param(_)
             | Op::Fill { .. }
@@ -457,6 +495,7 @@ impl Op {
                 put("emit", l.emit.as_str().into());
             }
             Op::Group(g) => put("kind", g.kind.as_str().into()),
+            Op::Relayout { to } => put("to", to.as_str().into()),
             Op::Param(_)
             | Op::GlobalAvgPool
             | Op::GlobalMaxPool
@@ -515,6 +554,7 @@ impl Op {
             }
             Op::Loop(l) => l.body.macs()?.checked_mul(&l.steps.to_poly()?),
             Op::Group(g) => g.body.macs(),
+            Op::Relayout { .. } => Some(Poly::zero()),
             Op::Input { .. }
             | Op::Param(_)
             | Op::Fill { .. }
@@ -567,6 +607,7 @@ impl Op {
             | Op::Group(_) => true,
             Op::Param(_)
             | Op::Fill { .. }
+            | Op::Relayout { .. }
             | Op::Lrn { .. }
             | Op::BatchNorm { .. }
             | Op::Flatten

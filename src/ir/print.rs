@@ -3,7 +3,8 @@
 //! the loop is), a node with several outputs is `%k:n` and its outputs `%k#i`, and
 //! parameters are `@their/hierarchical/name`. Each line ends with the layer name and the
 //! source position it came from. A value computed into its slice of an in-place concat
-//! says so after its type: `into inception3a/concat[axis=1, 64..192]`.
+//! says so after its type: `into inception3a/concat[axis=1, 64..192]`; a value stored
+//! channels-last has `nhwc` after its type.
 //!
 //! ```text
 //! %1 = conv2d %0, @c1/weight, @c1/bias {kernel=[5,5], stride=[1,1], pad=[0,0,0,0]} : f32[N,6,28,28]  // c1 @ nets/lenet5.net:9:16
@@ -112,7 +113,21 @@ impl Printer<'_> {
             if !attrs.is_empty() {
                 let _ = write!(line, " {{{attrs}}}");
             }
-            let tys: Vec<String> = node.outputs.iter().map(ToString::to_string).collect();
+            let tys: Vec<String> = node
+                .outputs
+                .iter()
+                .enumerate()
+                .map(|(port, t)| {
+                    let v = ValueRef {
+                        node: id,
+                        port: u32::try_from(port).unwrap_or(u32::MAX),
+                    };
+                    match r.layouts.get(&v) {
+                        Some(l) => format!("{t} {}", l.as_str()),
+                        None => t.to_string(),
+                    }
+                })
+                .collect();
             let _ = write!(line, " : {}", tys.join(", "));
             for port in 0..node.outputs.len() {
                 let v = ValueRef {

@@ -17,7 +17,9 @@
 //! 9. every node except parameters and constants has a layer name;
 //! 10. a fused group has outputs and holds no loop or group (it is one loop nest);
 //!     its body is checked like any region, and rule 3 makes its inputs and outputs
-//!     match the body's.
+//!     match the body's;
+//! 11. layouts are recorded only for 4-D values; a `relayout` changes its input's layout
+//!     to its `to`; an in-place concat and its inputs share one layout.
 //!
 //! A failure is a bug in netc (a pass broke an invariant), reported as plain messages for
 //! the internal-error panic of [`crate::passes::verify_after`].
@@ -192,6 +194,12 @@ fn region(g: &Graph, r: &Region, path: &str, errs: &mut Vec<String>) {
             | Op::Sum { .. }
             | Op::SoftmaxCrossEntropy
             | Op::Mse => {}
+            Op::Relayout { to } => {
+                let from = r.inputs_of(id).first().map(|v| r.layout(*v));
+                if from == Some(*to) || r.layout(Region::value(id)) != *to {
+                    errs.push(format!("{at}: a relayout must change the layout to its `to`"));
+                }
+            }
         }
         let unnamed_ok = matches!(node.op, Op::Param(_) | Op::Fill { .. });
         if node.name.is_empty() && !unnamed_ok {
@@ -214,6 +222,22 @@ fn region(g: &Graph, r: &Region, path: &str, errs: &mut Vec<String>) {
     for o in &r.outputs {
         if !r.has_value(o.value) {
             errs.push(format!("{path}: output `{}` names a missing value", o.name));
+        }
+    }
+    for v in r.layouts.keys() {
+        if !r.has_value(*v) || r.ty(*v).shape.rank() != 4 {
+            errs.push(format!("{path}: a layout for a value that is not 4-D"));
+        }
+    }
+    for id in r.node_ids() {
+        if matches!(r.node(id).op, Op::Concat { in_place: true, .. }) {
+            let l = r.layout(Region::value(id));
+            if r.inputs_of(id).iter().any(|v| r.layout(*v) != l) {
+                errs.push(format!(
+                    "{path}: node {}: an in-place concat's inputs must have its layout",
+                    id.index()
+                ));
+            }
         }
     }
 }

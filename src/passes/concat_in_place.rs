@@ -117,6 +117,7 @@ fn writes_fresh(op: &Op) -> bool {
         | Op::SoftmaxCrossEntropy
         | Op::Mse
         | Op::Loop(_)
-        | Op::Group(_) => true,
+        | Op::Group(_)
+        | Op::Relayout { .. } => true,
     }
 }

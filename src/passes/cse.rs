@@ -68,7 +68,8 @@ fn mergeable(op: &Op) -> bool {
         | Op::SoftmaxCrossEntropy
         | Op::Mse
         | Op::Loop(_)
-        | Op::Group(_) => true,
+        | Op::Group(_)
+        | Op::Relayout { .. } => true,
     }
 }
 

@@ -115,7 +115,8 @@ fn class(node: &Node) -> Class {
         | Op::SoftmaxCrossEntropy
         | Op::Mse
         | Op::Loop(_)
-        | Op::Group(_) => Class::Other,
+        | Op::Group(_)
+        | Op::Relayout { .. } => Class::Other,
     }
 }
 
@@ -543,7 +544,8 @@ pub fn kernels(r: &Region) -> usize {
             | Op::Sum { .. }
             | Op::SoftmaxCrossEntropy
             | Op::Mse
-            | Op::Group(_) => 1,
+            | Op::Group(_)
+            | Op::Relayout { .. } => 1,
         })
         .sum()
 }

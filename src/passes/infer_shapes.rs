@@ -483,6 +483,14 @@ pub fn infer(
             }
             one(TensorType::new(a.dtype, Vec::new()))
         }
+        Op::Relayout { .. } => {
+            arity(inputs, 1)?;
+            min_rank(inputs[0], 0, 4, "4-D [N, C, H, W]")?;
+            if inputs[0].shape.rank() != 4 {
+                return Err(ShapeError::ParamShape { input: 0 });
+            }
+            one(inputs[0].clone())
+        }
         Op::Group(g) => {
             arity(inputs, g.body.inputs.len())?;
             for (i, id) in g.body.inputs.iter().enumerate() {

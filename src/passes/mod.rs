@@ -15,6 +15,7 @@ pub mod dce;
 pub mod drop_dropout;
 pub mod fuse;
 pub mod infer_shapes;
+pub mod layout;
 pub mod lower;
 pub mod pipeline;
 pub mod plan_memory;

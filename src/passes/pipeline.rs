@@ -35,8 +35,10 @@ pub fn pipeline() -> Vec<Box<dyn Pass>> {
         Box::new(super::dce::Dce),
         // Fuse what is left into groups, one loop nest each.
         Box::new(super::fuse::Fuse),
-        // Last, let the producers of concat inputs (groups by now) write into the slices.
+        // Let the producers of concat inputs (groups by now) write into the slices.
         Box::new(super::concat_in_place::ConcatInPlace),
+        // Last, choose storage layouts (no rewrite after it has to keep them).
+        Box::new(super::layout::ChooseLayout),
     ]
 }
 

@@ -52,9 +52,9 @@ pub struct MemoryPlan {
     pub locations: BTreeMap<ValueRef, Location>,
 }
 
-/// Where a value lives in the arena: the row-major buffer of `shape` at byte `offset`,
-/// narrowed by `slices` (`(axis, start, end)`, applied in order) when the value is a slice
-/// of an in-place concat.
+/// Where a value lives in the arena: the buffer of logical `shape` stored in `layout` at
+/// byte `offset`, narrowed by `slices` (`(axis, start, end)` on logical axes, applied in
+/// order) when the value is a slice of an in-place concat.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Location {
     /// The buffer's byte offset in the arena.
@@ -68,6 +68,26 @@ pub struct Location {
     pub live: [usize; 2],
     /// The value's own size in bytes.
     pub bytes: u64,
+    /// The buffer's storage order (for 4-D values; NCHW is plain row-major).
+    pub layout: crate::ir::op::Layout,
+}
+
+impl Location {
+    /// The buffer's strides in elements, by logical axis.
+    pub fn strides(&self) -> Vec<usize> {
+        let order: Vec<usize> = if self.shape.len() == 4 {
+            self.layout.memory_order().to_vec()
+        } else {
+            (0..self.shape.len()).collect()
+        };
+        let mut strides = vec![0; self.shape.len()];
+        let mut acc = 1;
+        for &axis in order.iter().rev() {
+            strides[axis] = acc;
+            acc *= self.shape[axis];
+        }
+        strides
+    }
 }
 
 /// One arena buffer: its size and the steps it is live in (inclusive).
@@ -212,6 +232,9 @@ pub fn plan_with(
                 if parent.contains_key(i) || has_children.contains(i) {
                     return None;
                 }
+                if r.layout(*i) != r.layout(v) {
+                    return None;
+                }
                 let b = *buffer_of.get(i)?;
                 let buf = &buffers[b];
                 (buf.end == s && buf.size == size && last_use.get(i) == Some(&s)).then_some(b)
@@ -254,6 +277,7 @@ pub fn plan_with(
                 slices,
                 live,
                 bytes,
+                layout: r.layout(cur),
             },
         );
     }
@@ -313,6 +337,9 @@ pub fn dump(r: &Region, plan: &MemoryPlan) -> String {
     let mut holder: BTreeMap<u64, (ValueRef, usize)> = BTreeMap::new();
     for (v, loc) in rows {
         let mut note = String::new();
+        if loc.shape.len() == 4 && loc.layout != crate::ir::op::Layout::Nchw {
+            let _ = write!(note, "  {}", loc.layout.as_str());
+        }
         if let (Some((axis, a, b)), Some(c)) = (loc.slices.last(), concat_of.get(v)) {
             let _ = write!(note, "  slice [axis {axis}, {a}..{b}] of {}", name(c));
         } else if let Some((prev, end)) = holder.get(&loc.offset) {
@@ -353,10 +380,10 @@ fn first_byte(loc: &Location) -> u64 {
         })
         .product();
     let elem = loc.bytes.checked_div(sliced).unwrap_or(0);
+    let strides = loc.strides();
     let mut offset = loc.offset;
     for (axis, start, _) in &loc.slices {
-        let stride: u64 = loc.shape[axis + 1..].iter().map(|k| *k as u64).product();
-        offset += *start as u64 * stride * elem;
+        offset += *start as u64 * strides[*axis] as u64 * elem;
     }
     offset
 }
@@ -500,7 +527,8 @@ fn is_activation(op: &Op) -> bool {
         | Op::SoftmaxCrossEntropy
         | Op::Mse
         | Op::Loop(_)
-        | Op::Group(_) => true,
+        | Op::Group(_)
+        | Op::Relayout { .. } => true,
     }
 }
 
@@ -542,7 +570,8 @@ fn in_place(op: &Op) -> bool {
         | Op::SoftmaxCrossEntropy
         | Op::Mse
         | Op::Loop(_)
-        | Op::Group(_) => false,
+        | Op::Group(_)
+        | Op::Relayout { .. } => false,
     }
 }
 

@@ -26,7 +26,7 @@ use crate::ir::graph::{Graph, Region, ValueRef};
 use crate::ir::op::Op;
 use crate::ir::shape::DType;
 use crate::passes::plan_memory::{plan_with, Location};
-use ndarray::{ArrayViewD, ArrayViewMutD, Axis, IxDyn, Slice};
+use ndarray::{ArrayViewD, ArrayViewMutD, Axis, IxDyn, ShapeBuilder, Slice};
 use std::collections::BTreeMap;
 
 /// An `f32` NaN in both halves of a word.
@@ -140,14 +140,15 @@ fn read<'a>(arena: &'a [u64], loc: Option<&Location>, dtype: DType) -> Option<Vi
     let loc = loc?;
     let words = &arena[words_at(arena, loc)?];
     let n: usize = loc.shape.iter().product();
+    let shape = IxDyn(&loc.shape).strides(IxDyn(&loc.strides()));
     let mut view = match storage(dtype)? {
         DType::I64 => {
             let ints: &[i64] = bytemuck::cast_slice(words);
-            View::I64(ArrayViewD::from_shape(IxDyn(&loc.shape), ints.get(..n)?).ok()?)
+            View::I64(ArrayViewD::from_shape(shape, ints.get(..n)?).ok()?)
         }
         _ => {
             let floats: &[f32] = bytemuck::cast_slice(words);
-            View::F32(ArrayViewD::from_shape(IxDyn(&loc.shape), floats.get(..n)?).ok()?)
+            View::F32(ArrayViewD::from_shape(shape, floats.get(..n)?).ok()?)
         }
     };
     for &(axis, start, end) in &loc.slices {
@@ -179,8 +180,8 @@ fn write(arena: &mut [u64], loc: Option<&Location>, t: &Tensor) -> Result<(), St
         ($data:expr, $ty:ty) => {{
             let elems: &mut [$ty] = bytemuck::cast_slice_mut(words);
             let buf = elems.get_mut(..n).ok_or("a place past the arena's end")?;
-            let mut view =
-                ArrayViewMutD::from_shape(IxDyn(&loc.shape), buf).map_err(|e| e.to_string())?;
+            let shape = IxDyn(&loc.shape).strides(IxDyn(&loc.strides()));
+            let mut view = ArrayViewMutD::from_shape(shape, buf).map_err(|e| e.to_string())?;
             for &(axis, start, end) in &loc.slices {
                 if view.shape().get(axis).is_none_or(|len| end > *len) || start > end {
                     return Err("a slice outside its concat".into());

@@ -417,6 +417,8 @@ impl<'a> Interpreter<'a> {
             Op::Tanh => float(Ok(elementwise::unary(Unary::Tanh, f(0)?))),
             Op::Softmax { axis } => float(reduce::softmax(f(0)?, *axis)),
             Op::LogSoftmax { axis } => float(reduce::log_softmax(f(0)?, *axis)),
+            // A change of storage order only: the logical value is the input.
+            Op::Relayout { .. } => Ok(vec![Val::Tensor(arg(0)?.to_tensor())]),
             // Inference: dropout passes its input through unchanged.
             Op::Dropout { .. } => Ok(vec![Val::Tensor(arg(0)?.to_tensor())]),
             Op::Mean { axis } => match arg(0)? {

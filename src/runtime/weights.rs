@@ -259,7 +259,8 @@ fn collect_roles(region: &Region, gates: Option<usize>, roles: &mut BTreeMap<Par
                 | Op::SoftmaxCrossEntropy
                 | Op::Mse
                 | Op::Loop(_)
-                | Op::Group(_) => continue,
+                | Op::Group(_)
+                | Op::Relayout { .. } => continue,
             };
             roles.entry(param).or_insert(role);
         }

@@ -1,0 +1,279 @@
+//! `layout`: chooses the storage layout of every 4-D activation and inserts the fewest
+//! conversions (`relayout` nodes) between layouts (rules `layout/nhwc`, one per region
+//! given channel-last values, and `layout/convert`, one per conversion).
+//!
+//! **The choice: NHWC (channels innermost) for the convolutional part of a net, NCHW
+//! elsewhere.** The kernels codegen emits for this machine (128-bit vectors, 4 floats)
+//! want channels contiguous: a convolution is then, for each output pixel, a sum of
+//! unit-stride dot products over input channels and a unit-stride store over output
+//! channels (a 1x1 convolution is exactly a matrix product `[N·H·W, C] x [C, O]`);
+//! pools, LRN and batch norm run over contiguous channel vectors; the per-channel
+//! epilogue (bias, scale) is a vector load. NCHW would make every one of those strided
+//! by `H·W`, and a channel-blocked layout (`NCHW4c`) would buy the same vectors at the
+//! price of padding channel counts that are not multiples of 4 (3-channel images, the
+//! 1-channel filters). So:
+//!
+//! - convolutions, pools, LRN, batch norm, global pools and groups anchored on them
+//!   read and write NHWC;
+//! - elementwise ops and groups follow their first same-shape input, and so do concats
+//!   (NHWC when any input is), so a whole inception module or residual stage stays
+//!   NHWC with no conversion;
+//! - everything else (`flatten`, `reshape`, dense layers, loops, …), the net's inputs and
+//!   the net's outputs are NCHW: the declared order, that of `.npy` files and of ONNX.
+//!
+//! A conversion is inserted once per value and layout, on the edges that need it: one at
+//! the image input and one before `flatten` (none when the flattened map is 1x1, as after
+//! a global pool) — two at most per CNN. Values with one channel or a 1x1 map have the
+//! same bytes in both layouts, so they need none and keep NCHW. The inputs of an
+//! in-place concat take the concat's layout (they are slices of its buffer).
+//!
+//! **Safety.** A layout is a storage order only: every op keeps its logical `[N, C, H,
+//! W]` semantics and `relayout` is the identity on values, so no result changes; the
+//! memory plan and the arena executor place each value in its layout.
+
+use super::pipeline::{Pass, RewriteLog};
+use crate::diagnostics::Diagnostics;
+use crate::ir::graph::{Graph, Node, NodeId, Region, ValueRef};
+use crate::ir::op::{GroupKind, Layout, Op};
+use crate::ir::shape::Dim;
+use std::collections::BTreeMap;
+
+/// The pass.
+pub struct ChooseLayout;
+
+impl Pass for ChooseLayout {
+    fn name(&self) -> &'static str {
+        "layout"
+    }
+
+    fn doc(&self) -> &'static str {
+        "stores convolutional activations channels-last (NHWC), converting at the edges"
+    }
+
+    fn run(&self, graph: &mut Graph, log: &mut RewriteLog) -> Result<(), Diagnostics> {
+        layout_nested(&mut graph.body, log);
+        Ok(())
+    }
+}
+
+fn layout_nested(r: &mut Region, log: &mut RewriteLog) {
+    for id in r.node_ids() {
+        if let Op::Loop(l) = &mut r.node_mut(id).op {
+            layout_nested(&mut l.body, log);
+        }
+    }
+    layout_region(r, log);
+}
+
+/// How a node decides layouts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// Reads and writes NHWC.
+    Spatial,
+    /// Writes the layout of its first same-shape 4-D input; reads its inputs in it.
+    Follow,
+    /// Writes NHWC when any input is NHWC; reads its inputs in its layout.
+    Concat,
+    /// Reads and writes NCHW.
+    Nchw,
+}
+
+fn role(node: &Node) -> Role {
+    match &node.op {
+        Op::Conv2d(_)
+        | Op::MaxPool2d(_)
+        | Op::AvgPool2d(_)
+        | Op::Lrn { .. }
+        | Op::BatchNorm { .. }
+        | Op::GlobalAvgPool
+        | Op::GlobalMaxPool => Role::Spatial,
+        Op::Group(g) => match g.kind {
+            GroupKind::Pool => Role::Spatial,
+            GroupKind::Contraction => {
+                let conv = g
+                    .body
+                    .node_ids()
+                    .iter()
+                    .any(|n| matches!(g.body.node(*n).op, Op::Conv2d(_)));
+                if conv {
+                    Role::Spatial
+                } else {
+                    Role::Nchw
+                }
+            }
+            GroupKind::Elementwise => Role::Follow,
+        },
+        Op::Add
+        | Op::Sub
+        | Op::Mul
+        | Op::Div
+        | Op::Neg
+        | Op::Relu
+        | Op::Sigmoid
+        | Op::Tanh
+        | Op::Dropout { .. } => Role::Follow,
+        Op::Concat { .. } => Role::Concat,
+        Op::Input { .. }
+        | Op::Param(_)
+        | Op::Fill { .. }
+        | Op::Dense
+        | Op::MatMul
+        | Op::Embed
+        | Op::Flatten
+        | Op::Reshape { .. }
+        | Op::Slice { .. }
+        | Op::Softmax { .. }
+        | Op::LogSoftmax { .. }
+        | Op::Mean { .. }
+        | Op::Sum { .. }
+        | Op::SoftmaxCrossEntropy
+        | Op::Mse
+        | Op::Loop(_)
+        | Op::Relayout { .. } => Role::Nchw,
+    }
+}
+
+/// Whether a value's layout matters: 4-D with more than one channel and more than one
+/// position (otherwise both layouts are the same bytes).
+fn matters(r: &Region, v: ValueRef) -> bool {
+    let dims = r.ty(v).shape.dims();
+    let one = |d: &Dim| d.known() == Some(1);
+    dims.len() == 4 && !one(&dims[1]) && !(one(&dims[2]) && one(&dims[3]))
+}
+
+/// Whether a value is an activation (not a weight or a constant).
+fn activation(r: &Region, v: ValueRef) -> bool {
+    !matches!(r.node(v.node).op, Op::Param(_) | Op::Fill { .. })
+}
+
+fn layout_region(r: &mut Region, log: &mut RewriteLog) {
+    let order = r.topo_order();
+    // 1. The layout of every value that matters.
+    let mut chosen: BTreeMap<ValueRef, Layout> = BTreeMap::new();
+    let of = |chosen: &BTreeMap<ValueRef, Layout>, v: &ValueRef| {
+        chosen.get(v).copied().unwrap_or_default()
+    };
+    for &id in &order {
+        let node = r.node(id);
+        let inputs: Vec<ValueRef> = r
+            .inputs_of(id)
+            .into_iter()
+            .filter(|v| activation(r, *v) && matters(r, *v))
+            .collect();
+        let out = match role(node) {
+            Role::Spatial => Layout::Nhwc,
+            Role::Nchw => Layout::Nchw,
+            Role::Follow => {
+                let shape = node.outputs.first().map(|t| t.shape.dims().to_vec());
+                inputs
+                    .iter()
+                    .find(|v| Some(r.ty(**v).shape.dims().to_vec()) == shape)
+                    .map_or(Layout::Nchw, |v| of(&chosen, v))
+            }
+            Role::Concat => {
+                if inputs.iter().any(|v| of(&chosen, v) == Layout::Nhwc) {
+                    Layout::Nhwc
+                } else {
+                    Layout::Nchw
+                }
+            }
+        };
+        for port in 0..node.outputs.len() {
+            let v = ValueRef {
+                node: id,
+                port: u32::try_from(port).unwrap_or(u32::MAX),
+            };
+            if out == Layout::Nhwc && matters(r, v) {
+                chosen.insert(v, out);
+            }
+        }
+        // The inputs of an in-place concat are slices of its buffer: its layout.
+        if matches!(node.op, Op::Concat { in_place: true, .. }) {
+            let l = of(&chosen, &Region::value(id));
+            for v in r.inputs_of(id) {
+                if l == Layout::Nhwc {
+                    chosen.insert(v, l);
+                } else {
+                    chosen.remove(&v);
+                }
+            }
+        }
+    }
+    if chosen.is_empty() || !log.rewrite("layout", "nhwc") {
+        return;
+    }
+    // 2. What each reader wants: (reader, port, value, layout).
+    let mut wants: Vec<(NodeId, u32, ValueRef, Layout)> = Vec::new();
+    for &id in &order {
+        let node = r.node(id);
+        if matches!(node.op, Op::Concat { in_place: true, .. }) {
+            continue;
+        }
+        let out = node
+            .outputs
+            .iter()
+            .enumerate()
+            .map(|(p, _)| ValueRef {
+                node: id,
+                port: u32::try_from(p).unwrap_or(u32::MAX),
+            })
+            .find(|v| matters(r, *v))
+            .map_or(Layout::Nchw, |v| of(&chosen, &v));
+        let want = match role(node) {
+            Role::Spatial => Layout::Nhwc,
+            Role::Nchw => Layout::Nchw,
+            Role::Follow | Role::Concat => out,
+        };
+        for (port, v) in r.inputs_of(id).into_iter().enumerate() {
+            if activation(r, v) && matters(r, v) && of(&chosen, &v) != want {
+                wants.push((id, u32::try_from(port).unwrap_or(u32::MAX), v, want));
+            }
+        }
+    }
+    r.layouts = chosen.clone();
+    // 3. One conversion per value and layout.
+    let mut converted: BTreeMap<(ValueRef, Layout), ValueRef> = BTreeMap::new();
+    let mut convert = |r: &mut Region, v: ValueRef, to: Layout, log: &mut RewriteLog| {
+        if let Some(c) = converted.get(&(v, to)) {
+            return Some(*c);
+        }
+        if !log.rewrite("layout", "convert") {
+            return None;
+        }
+        let src = r.node(v.node);
+        let node = Node {
+            op: Op::Relayout { to },
+            outputs: vec![r.ty(v).clone()],
+            name: format!("{}/{}", name_of(src), to.as_str()),
+            span: src.span,
+            scope: src.scope,
+        };
+        let c = Region::value(r.add(node, &[v]));
+        if to == Layout::Nhwc {
+            r.layouts.insert(c, to);
+        }
+        converted.insert((v, to), c);
+        Some(c)
+    };
+    for (reader, port, v, to) in wants {
+        if let Some(c) = convert(r, v, to, log) {
+            r.replace_input(reader, port, c);
+        }
+    }
+    for k in 0..r.outputs.len() {
+        let v = r.outputs[k].value;
+        if matters(r, v) && r.layout(v) != Layout::Nchw {
+            if let Some(c) = convert(r, v, Layout::Nchw, log) {
+                r.outputs[k].value = c;
+            }
+        }
+    }
+}
+
+fn name_of(n: &Node) -> &str {
+    if n.name.is_empty() {
+        n.op.name()
+    } else {
+        &n.name
+    }
+}
