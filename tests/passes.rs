@@ -4,8 +4,9 @@
 //! turn, equal the outputs with none within 1e-5 relative (with random batch-norm
 //! statistics, so that folding them is tested). Unit tests on small hand-built IR show that
 //! `dce`, `cse` and `drop_dropout` rewrite what they should, that the rewrite log and its
-//! limit work, and that `--passes` strings parse; `fold_batchnorm` has its own in its
-//! module. Batch norms are all folded away in the ResNets and Inception-v3.
+//! limit work, and that `--passes` strings parse; `fold_batchnorm` and `fold` have theirs
+//! in their modules. Batch norms are all folded away in the ResNets and Inception-v3, and
+//! constants in recurrent cells fold without changing a bit of the outputs.
 
 use ndarray::{ArrayD, IxDyn};
 use netc::diagnostics::Span;
@@ -287,6 +288,62 @@ fn batch_norms_are_folded_away() {
     }
 }
 
+/// Nets with constants in recurrent cells (`1 - z` in the GRU cell, and a cell with
+/// `x * 1`, `x / 1`, `x + 0` and `-(-x)`) give exactly the same outputs with every pass.
+#[test]
+fn constants_in_cells_fold_without_changing_outputs() {
+    let src = "cell c(hidden) {
+        state h = zeros[hidden]
+        step x {
+            z = sigmoid(dense(concat(h, x), hidden))
+            h = -(-(((1 - z) * h * 1 + z * tanh(dense(x, hidden))) / 1 + 0))
+            emit h
+        }
+    }
+    net consts(x: f32[N, T, 5]) -> y { y = x -> unroll(c(4)) -> dense(3) }";
+    let loaded = load_source_with("consts.net", src.as_bytes(), &DiskReader);
+    let (program, diags) = netc::check_program(loaded);
+    assert!(!diags.has_errors(), "{diags:?}");
+    let consts = compile(&program, &CompileOptions::default())
+        .expect("compiles")
+        .graph;
+    for graph in [consts, compile_net("gru", "gru_cell_lm", &[])] {
+        let mut g = graph.clone();
+        let log = pipeline::run(&mut g, &PassOptions::default())
+            .expect("passes run")
+            .log;
+        if graph.name == "consts" {
+            for rule in [
+                "fold/mul_one",
+                "fold/div_one",
+                "fold/add_zero",
+                "fold/neg_neg",
+            ] {
+                assert!(log.entries.iter().any(|e| e == rule), "{rule}: {log:?}");
+            }
+        }
+        let w = weights::init(&weights::expected(&graph), 3);
+        let x = inputs(&graph, 2);
+        let want = interp::run(&graph, &w, &x).expect("runs");
+        let got = interp::run(&g, &w, &x).expect("runs with passes");
+        assert_eq!(want, got, "{}", graph.name);
+    }
+}
+
+#[test]
+fn dropout_is_removed_from_nets_that_have_it() {
+    let graph = compile_net("lenet5", "lenet5", &[]);
+    let g = optimized(&graph, PassSelection::all());
+    let count = |r: &Region| {
+        r.node_ids()
+            .iter()
+            .filter(|id| matches!(r.node(**id).op, Op::Dropout { .. }))
+            .count()
+    };
+    assert_eq!(count(&g.body), 0);
+    assert!(g.body.len() <= graph.body.len());
+}
+
 fn f32_ty(dims: &[u64]) -> TensorType {
     TensorType::new(DType::F32, dims.iter().map(|d| Dim::Known(*d)).collect())
 }
@@ -420,7 +477,8 @@ fn pass_selections_parse() {
     assert_eq!(e.name, "fuse");
     assert!(e.to_string().contains("unknown pass `fuse`"), "{e}");
     assert!(pipeline::check_after("lower").is_ok());
-    assert!(pipeline::check_after("fold").is_err());
+    assert!(pipeline::check_after("fold").is_ok());
+    assert!(pipeline::check_after("fuse").is_err());
 }
 
 fn netc(args: &[&str]) -> std::process::Output {
@@ -471,7 +529,7 @@ fn cli_passes_after_and_memory_totals() {
         "--emit",
         "ir",
         "--after",
-        "fold",
+        "fuse",
         "nets/vgg16.net",
     ]);
     assert_eq!(bad.status.code(), Some(2));

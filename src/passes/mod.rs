@@ -5,13 +5,14 @@
 //!
 //! 1. [`lower`]: AST → IR, static evaluation, shape inference ([`infer_shapes`]);
 //! 2. the optimisation passes of [`pipeline::pipeline`] ([`compile_with`] only):
-//!    [`drop_dropout`], [`fold_batchnorm`], [`cse`], [`dce`];
+//!    [`drop_dropout`], [`fold_batchnorm`], [`fold`], [`cse`], [`dce`];
 //! 3. [`plan_memory`]: the activation arena's figures at the batch size asked for (a
 //!    report; the IR is not changed).
 
 pub mod cse;
 pub mod dce;
 pub mod drop_dropout;
+pub mod fold;
 pub mod fold_batchnorm;
 pub mod infer_shapes;
 pub mod lower;

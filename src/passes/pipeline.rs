@@ -32,6 +32,8 @@ pub fn pipeline() -> Vec<Box<dyn Pass>> {
         Box::new(super::drop_dropout::DropDropout),
         // Fold batch norms into the convolution or dense layer before them.
         Box::new(super::fold_batchnorm::FoldBatchNorm),
+        // Evaluate constants and remove algebraic identities.
+        Box::new(super::fold::Fold),
         // Then merge identical computations.
         Box::new(super::cse::Cse),
         // Last, delete what no output needs any more.
