@@ -1,13 +1,16 @@
 //! The optimisation passes keep every net's outputs: for each net that the reference
 //! interpreter runs quickly in debug builds (big inputs shrunk in the source text, as
 //! `tests/onnx.rs` does), the outputs with all passes, and with each pass switched off in
-//! turn, equal the outputs with none within 1e-5 relative. Unit tests on small hand-built
-//! IR show that `dce`, `cse` and `drop_dropout` rewrite what they should, that the rewrite
-//! log and its limit work, and that `--passes` strings parse.
+//! turn, equal the outputs with none within 1e-5 relative (with random batch-norm
+//! statistics, so that folding them is tested). Unit tests on small hand-built IR show that
+//! `dce`, `cse` and `drop_dropout` rewrite what they should, that the rewrite log and its
+//! limit work, and that `--passes` strings parse; `fold_batchnorm` and `fold` have theirs
+//! in their modules. Batch norms are all folded away in the ResNets and Inception-v3, and
+//! constants in recurrent cells fold without changing a bit of the outputs.
 
 use ndarray::{ArrayD, IxDyn};
 use netc::diagnostics::Span;
-use netc::ir::graph::{Graph, Node, Output, Region, ScopeId};
+use netc::ir::graph::{Graph, Node, Output, ParamKind, Region, ScopeId};
 use netc::ir::op::Op;
 use netc::ir::shape::{DType, Dim, TensorType};
 use netc::passes::pipeline::{self, PassOptions, PassSelection, RewriteLog};
@@ -48,6 +51,18 @@ const NETS: &[(&str, &str, Subs)] = &[
         "inception_reduced",
         "inception_reduced",
         &[("f32[N, 256, 28, 28]", "f32[N, 256, 8, 8]")],
+    ),
+    // Batch norms everywhere: `fold_batchnorm` at work.
+    (
+        "resnet18",
+        "resnet18",
+        &[("f32[N, 3, 224, 224]", "f32[N, 3, 32, 32]")],
+    ),
+    // 75x75 is the smallest input Inception-v3's grid reductions accept.
+    (
+        "inception_v3",
+        "inception_v3",
+        &[("f32[N, 3, 299, 299]", "f32[N, 3, 75, 75]")],
     ),
 ];
 
@@ -164,6 +179,64 @@ fn optimized(graph: &Graph, selection: PassSelection) -> Graph {
     g
 }
 
+/// A value in `[lo, hi)` from `rng`.
+fn uniform(rng: &mut Rng, lo: f32, hi: f32) -> f32 {
+    lo + (hi - lo) * ((rng.next() >> 40) as f32 / (1u64 << 24) as f32)
+}
+
+/// `netc init`'s weights with random batch-norm statistics: init makes every batch norm
+/// the identity (scale 1, shift 0, mean 0, variance 1), which a wrong fold would survive.
+fn weights_for(graph: &Graph) -> weights::Weights {
+    let mut w = weights::init(&weights::expected(graph), 11);
+    let mut rng = Rng(97);
+    let mut stats = Vec::new();
+    collect_bn_params(graph, &graph.body, &mut stats);
+    for (name, lo, hi) in stats {
+        if let Some((_, data)) = w.tensors.get_mut(&name) {
+            for x in data.iter_mut() {
+                *x = uniform(&mut rng, lo, hi);
+            }
+        }
+    }
+    w
+}
+
+/// The names of every batch norm's scale, shift, mean and variance in `r` and the regions
+/// inside it, with the range of the random values they get.
+fn collect_bn_params(g: &Graph, r: &Region, out: &mut Vec<(String, f32, f32)>) {
+    const RANGES: [(f32, f32); 4] = [(0.5, 1.5), (-0.5, 0.5), (-0.5, 0.5), (0.25, 2.0)];
+    for id in r.node_ids() {
+        match &r.node(id).op {
+            Op::Loop(l) => collect_bn_params(g, &l.body, out),
+            Op::Group(gr) => collect_bn_params(g, &gr.body, out),
+            Op::BatchNorm { .. } => {
+                for (v, (lo, hi)) in r.inputs_of(id).iter().skip(1).zip(RANGES) {
+                    if let Op::Param(p) = r.node(v.node).op {
+                        out.push((g.param(p).name.clone(), lo, hi));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Nodes of `r` and the regions inside it for which `pred` holds.
+fn count_nodes(r: &Region, pred: &dyn Fn(&Op) -> bool) -> usize {
+    r.node_ids()
+        .iter()
+        .map(|id| {
+            let op = &r.node(*id).op;
+            let inner = match op {
+                Op::Loop(l) => count_nodes(&l.body, pred),
+                Op::Group(g) => count_nodes(&g.body, pred),
+                _ => 0,
+            };
+            inner + usize::from(pred(op))
+        })
+        .sum()
+}
+
 #[test]
 fn passes_keep_every_nets_outputs() {
     let mut selections = vec![("all".to_string(), PassSelection::all())];
@@ -172,7 +245,7 @@ fn passes_keep_every_nets_outputs() {
     }
     for (file, net, subs) in NETS {
         let graph = compile_net(file, net, subs);
-        let w = weights::init(&weights::expected(&graph), 11);
+        let w = weights_for(&graph);
         let x = inputs(&graph, 2);
         let reference = interp::run(&graph, &w, &x).expect("runs without passes");
         for (label, sel) in &selections {
@@ -190,6 +263,70 @@ fn passes_keep_every_nets_outputs() {
                 assert!(e <= TOLERANCE, "{net} [{label}] {name}: relative error {e}");
             }
         }
+    }
+}
+
+/// After the pipeline no batch norm is left in the ResNets and Inception-v3: every one
+/// follows a convolution whose output nothing else reads.
+#[test]
+fn batch_norms_are_folded_away() {
+    let is_bn = |op: &Op| matches!(op, Op::BatchNorm { .. });
+    // The unshrunk nets: only compiled here, never run.
+    for (file, count) in [("resnet18", 20), ("resnet50", 53), ("inception_v3", 94)] {
+        let graph = compile_net(file, file, &[]);
+        assert_eq!(count_nodes(&graph.body, &is_bn), count, "{file} before");
+        let g = optimized(&graph, PassSelection::all());
+        assert_eq!(count_nodes(&g.body, &is_bn), 0, "{file} after");
+        let derived = g
+            .params
+            .iter()
+            .filter(|p| p.kind == ParamKind::Derived)
+            .count();
+        assert_eq!(derived, 2 * count, "{file}: a weight and a bias per fold");
+        // The weights file is the unoptimised net's.
+        assert_eq!(weights::expected(&g), weights::expected(&graph));
+    }
+}
+
+/// Nets with constants in recurrent cells (`1 - z` in the GRU cell, and a cell with
+/// `x * 1`, `x / 1`, `x + 0` and `-(-x)`) give exactly the same outputs with every pass.
+#[test]
+fn constants_in_cells_fold_without_changing_outputs() {
+    let src = "cell c(hidden) {
+        state h = zeros[hidden]
+        step x {
+            z = sigmoid(dense(concat(h, x), hidden))
+            h = -(-(((1 - z) * h * 1 + z * tanh(dense(x, hidden))) / 1 + 0))
+            emit h
+        }
+    }
+    net consts(x: f32[N, T, 5]) -> y { y = x -> unroll(c(4)) -> dense(3) }";
+    let loaded = load_source_with("consts.net", src.as_bytes(), &DiskReader);
+    let (program, diags) = netc::check_program(loaded);
+    assert!(!diags.has_errors(), "{diags:?}");
+    let consts = compile(&program, &CompileOptions::default())
+        .expect("compiles")
+        .graph;
+    for graph in [consts, compile_net("gru", "gru_cell_lm", &[])] {
+        let mut g = graph.clone();
+        let log = pipeline::run(&mut g, &PassOptions::default())
+            .expect("passes run")
+            .log;
+        if graph.name == "consts" {
+            for rule in [
+                "fold/mul_one",
+                "fold/div_one",
+                "fold/add_zero",
+                "fold/neg_neg",
+            ] {
+                assert!(log.entries.iter().any(|e| e == rule), "{rule}: {log:?}");
+            }
+        }
+        let w = weights::init(&weights::expected(&graph), 3);
+        let x = inputs(&graph, 2);
+        let want = interp::run(&graph, &w, &x).expect("runs");
+        let got = interp::run(&g, &w, &x).expect("runs with passes");
+        assert_eq!(want, got, "{}", graph.name);
     }
 }
 
@@ -340,7 +477,8 @@ fn pass_selections_parse() {
     assert_eq!(e.name, "fuse");
     assert!(e.to_string().contains("unknown pass `fuse`"), "{e}");
     assert!(pipeline::check_after("lower").is_ok());
-    assert!(pipeline::check_after("fold").is_err());
+    assert!(pipeline::check_after("fold").is_ok());
+    assert!(pipeline::check_after("fuse").is_err());
 }
 
 fn netc(args: &[&str]) -> std::process::Output {
@@ -391,7 +529,7 @@ fn cli_passes_after_and_memory_totals() {
         "--emit",
         "ir",
         "--after",
-        "fold",
+        "fuse",
         "nets/vgg16.net",
     ]);
     assert_eq!(bad.status.code(), Some(2));

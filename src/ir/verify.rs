@@ -158,9 +158,12 @@ fn region(g: &Graph, r: &Region, path: &str, errs: &mut Vec<String>) {
                 if gr.body.outputs.is_empty() {
                     errs.push(format!("{inner}: a group without outputs"));
                 }
-                if gr.body.node_ids().iter().any(|n| {
-                    matches!(gr.body.node(*n).op, Op::Loop(_) | Op::Group(_))
-                }) {
+                if gr
+                    .body
+                    .node_ids()
+                    .iter()
+                    .any(|n| matches!(gr.body.node(*n).op, Op::Loop(_) | Op::Group(_)))
+                {
                     errs.push(format!("{inner}: a group holds a loop or a group"));
                 }
             }

@@ -499,7 +499,11 @@ pub fn infer(
                     return Err(ShapeError::ParamShape { input: i });
                 }
             }
-            Ok(g.body.outputs.iter().map(|o| g.body.ty(o.value).clone()).collect())
+            Ok(g.body
+                .outputs
+                .iter()
+                .map(|o| g.body.ty(o.value).clone())
+                .collect())
         }
         Op::Loop(l) => {
             arity(inputs, l.states + 1)?;

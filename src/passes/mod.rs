@@ -5,14 +5,18 @@
 //!
 //! 1. [`lower`]: AST → IR, static evaluation, shape inference ([`infer_shapes`]);
 //! 2. the optimisation passes of [`pipeline::pipeline`] ([`compile_with`] only):
-//!    [`drop_dropout`], [`cse`], [`dce`];
-//! 3. [`plan_memory`]: the activation arena's figures at the batch size asked for (a
-//!    report; the IR is not changed).
+//!    [`drop_dropout`], [`fold_batchnorm`], [`fold`], [`cse`], [`dce`], [`fuse`],
+//!    [`concat_in_place`], [`layout`];
+//! 3. [`plan_memory`]: the schedule, liveness and arena placement of the activations at
+//!    the batch size asked for (figures in the layer table; the arena executor
+//!    [`crate::runtime::arena`] plans again at a run's sizes).
 
 pub mod concat_in_place;
 pub mod cse;
 pub mod dce;
 pub mod drop_dropout;
+pub mod fold;
+pub mod fold_batchnorm;
 pub mod fuse;
 pub mod infer_shapes;
 pub mod layout;

@@ -8,7 +8,7 @@
 //! an internal compiler error that panics with the pass name and the IR dump.
 
 use crate::diagnostics::Diagnostics;
-use crate::ir::graph::{Graph, Region};
+use crate::ir::graph::{Graph, Node, NodeId, Param, ParamId, Region, ScopeId};
 use crate::ir::op::Op;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -27,8 +27,13 @@ pub trait Pass {
 /// The optimisation passes, in the order they run.
 pub fn pipeline() -> Vec<Box<dyn Pass>> {
     vec![
-        // Dropout first: removing identities exposes more common subexpressions.
+        // Dropout first: removing identities exposes more common subexpressions and puts
+        // batch norms right after their layers.
         Box::new(super::drop_dropout::DropDropout),
+        // Fold batch norms into the convolution or dense layer before them.
+        Box::new(super::fold_batchnorm::FoldBatchNorm),
+        // Evaluate constants and remove algebraic identities.
+        Box::new(super::fold::Fold),
         // Then merge identical computations.
         Box::new(super::cse::Cse),
         // Then delete what no output needs any more.
@@ -256,4 +261,46 @@ pub fn for_each_region(region: &mut Region, f: &mut dyn FnMut(&mut Region)) {
         }
     }
     f(region);
+}
+
+/// `base` if no parameter of `params` has that name, else the first free `base.2`,
+/// `base.3`, …: names of the parameter table must stay unique (a verifier invariant).
+pub fn unique_param_name(params: &[Param], base: &str) -> String {
+    let taken = |n: &str| params.iter().any(|p| p.name == n);
+    if !taken(base) {
+        return base.to_string();
+    }
+    (2u64..)
+        .map(|k| format!("{base}.{k}"))
+        .find(|n| !taken(n))
+        .unwrap_or_else(|| base.to_string())
+}
+
+/// Appends `param` to the table and returns its id, or `None` (nothing added) when the
+/// table already holds 2^32 parameters.
+pub fn push_param(params: &mut Vec<Param>, param: Param) -> Option<ParamId> {
+    let id = ParamId(u32::try_from(params.len()).ok()?);
+    params.push(param);
+    Some(id)
+}
+
+/// The `Param` node reading parameter `id` in `r`, added (with `scope`) when the region has
+/// none: a region reads each parameter through at most one node (a verifier invariant).
+pub fn param_node(r: &mut Region, params: &[Param], id: ParamId, scope: ScopeId) -> Option<NodeId> {
+    let existing = r
+        .node_ids()
+        .into_iter()
+        .find(|n| matches!(r.node(*n).op, Op::Param(p) if p == id));
+    if existing.is_some() {
+        return existing;
+    }
+    let p = params.get(id.0 as usize)?;
+    let node = Node {
+        op: Op::Param(id),
+        outputs: vec![p.ty.clone()],
+        name: String::new(),
+        span: p.span,
+        scope,
+    };
+    Some(r.add(node, &[]))
 }

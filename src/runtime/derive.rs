@@ -27,14 +27,13 @@ pub fn derive<'d>(
         }
     };
     let out_len = usize::try_from(graph.param_elements(id).unwrap_or(0)).unwrap_or(0);
-    let channels = p
-        .ty
-        .shape
-        .dims()
-        .first()
-        .and_then(|d| d.known())
-        .and_then(|k| usize::try_from(k).ok())
-        .ok_or_else(|| format!("`{}` has no channel axis", p.name))?;
+    let channels =
+        p.ty.shape
+            .dims()
+            .first()
+            .and_then(|d| d.known())
+            .and_then(|k| usize::try_from(k).ok())
+            .ok_or_else(|| format!("`{}` has no channel axis", p.name))?;
     // k[o] = scale[o] / sqrt(var[o] + eps)
     let factor = |scale: &[f32], var: &[f32], eps: f64| -> Vec<f64> {
         scale
@@ -51,7 +50,11 @@ pub fn derive<'d>(
             eps,
         } => {
             let w = get(*weight, Some(out_len))?;
-            let k = factor(get(*scale, Some(channels))?, get(*var, Some(channels))?, *eps);
+            let k = factor(
+                get(*scale, Some(channels))?,
+                get(*var, Some(channels))?,
+                *eps,
+            );
             let per = out_len / channels.max(1);
             Ok(w.iter()
                 .enumerate()
@@ -66,7 +69,11 @@ pub fn derive<'d>(
             var,
             eps,
         } => {
-            let k = factor(get(*scale, Some(channels))?, get(*var, Some(channels))?, *eps);
+            let k = factor(
+                get(*scale, Some(channels))?,
+                get(*var, Some(channels))?,
+                *eps,
+            );
             let shift = get(*shift, Some(channels))?;
             let mean = get(*mean, Some(channels))?;
             let b = match bias {

@@ -201,13 +201,12 @@ impl<'a> Interpreter<'a> {
                     ParamData::Owned(d) => Some(d.as_slice()),
                 }
             };
-            let values = super::derive::derive(graph, id, &lookup).map_err(|detail| {
-                RunError::Internal {
+            let values =
+                super::derive::derive(graph, id, &lookup).map_err(|detail| RunError::Internal {
                     layer: p.name.clone(),
                     span: p.span,
                     detail,
-                }
-            })?;
+                })?;
             derived.push((i, values));
         }
         for (i, values) in derived {

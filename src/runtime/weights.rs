@@ -13,7 +13,7 @@
 //! Initialisation is deterministic: the same seed gives bit-identical weights on any machine
 //! (an integer PRNG, uniform distributions, and only correctly rounded float operations).
 
-use crate::ir::graph::{Graph, ParamId, ParamKind, Region, ValueRef};
+use crate::ir::graph::{Derivation, Graph, ParamId, ParamKind, Region, ValueRef};
 use crate::ir::op::{LoopKind, Op};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -147,6 +147,7 @@ impl WeightsError {
 pub fn expected(graph: &Graph) -> Vec<Expected> {
     let mut roles = BTreeMap::new();
     collect_roles(&graph.body, None, &mut roles);
+    derived_roles(graph, &mut roles);
     graph
         .params
         .iter()
@@ -263,6 +264,46 @@ fn collect_roles(region: &Region, gates: Option<usize>, roles: &mut BTreeMap<Par
                 | Op::Relayout { .. } => continue,
             };
             roles.entry(param).or_insert(role);
+        }
+    }
+}
+
+/// Gives the sources of derived parameters the roles they had before the passes read them
+/// through a derivation: a folded layer's weight keeps the folded weight's role, batch
+/// norm's scale and variance are ones, its shift, mean and the layer's bias zeros. So the
+/// weights an optimised net expects are exactly the unoptimised net's.
+fn derived_roles(graph: &Graph, roles: &mut BTreeMap<ParamId, Role>) {
+    for (i, p) in graph.params.iter().enumerate() {
+        let Some(how) = &p.derived else {
+            continue;
+        };
+        let own = roles
+            .get(&ParamId(u32::try_from(i).unwrap_or(u32::MAX)))
+            .copied();
+        match how {
+            Derivation::FoldedWeight {
+                weight, scale, var, ..
+            } => {
+                if let Some(role) = own {
+                    roles.entry(*weight).or_insert(role);
+                }
+                roles.entry(*scale).or_insert(Role::Ones);
+                roles.entry(*var).or_insert(Role::Ones);
+            }
+            Derivation::FoldedBias {
+                bias,
+                scale,
+                shift,
+                mean,
+                var,
+                ..
+            } => {
+                for z in bias.iter().chain([shift, mean]) {
+                    roles.entry(*z).or_insert(Role::Zeros);
+                }
+                roles.entry(*scale).or_insert(Role::Ones);
+                roles.entry(*var).or_insert(Role::Ones);
+            }
         }
     }
 }

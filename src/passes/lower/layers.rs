@@ -241,10 +241,13 @@ impl<'p> Lowerer<'p> {
                 let rank = self.ty(x).shape.rank();
                 let a =
                     resolve_axis(axis, rank).map_err(|e| self.shape_error(&e, inputs, &site))?;
-                simple(self, Op::Concat {
-                    axis: a,
-                    in_place: false,
-                })
+                simple(
+                    self,
+                    Op::Concat {
+                        axis: a,
+                        in_place: false,
+                    },
+                )
             }
             "add" => simple(self, Op::Add),
             "mul" => simple(self, Op::Mul),

@@ -418,10 +418,15 @@ impl<'p> Lowerer<'p> {
             None,
             span,
         )?;
-        let z = self.op1(Op::Concat {
+        let z = self.op1(
+            Op::Concat {
                 axis: 1,
                 in_place: false,
-            }, &[h, x], "concat", &site)?;
+            },
+            &[h, x],
+            "concat",
+            &site,
+        )?;
         match kind {
             LoopKind::Lstm => {
                 let g = self.op1(Op::Dense, &[z, w, bias], "gates", &site)?;
@@ -488,10 +493,15 @@ impl<'p> Lowerer<'p> {
                 )?;
                 let r = self.op1(Op::Sigmoid, &[rs], "r", &site)?;
                 let rh = self.op1(Op::Mul, &[r, h], "mul", &site)?;
-                let z2 = self.op1(Op::Concat {
-                axis: 1,
-                in_place: false,
-            }, &[rh, x], "concat", &site)?;
+                let z2 = self.op1(
+                    Op::Concat {
+                        axis: 1,
+                        in_place: false,
+                    },
+                    &[rh, x],
+                    "concat",
+                    &site,
+                )?;
                 let w_h = rows_of(self, w, 2 * hidden, 3 * hidden)?;
                 let b_h = rows_of(self, bias, 2 * hidden, 3 * hidden)?;
                 let cand = self.op1(Op::Dense, &[z2, w_h, b_h], "dense", &site)?;
