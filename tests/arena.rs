@@ -7,10 +7,10 @@
 #[path = "shared/nets.rs"]
 mod nets;
 
-use nets::{max_rel_diff, random_inputs, random_weights, shrunk_nets};
 use netc::passes::pipeline::{pass_names, PassOptions, PassSelection};
 use netc::passes::{compile, compile_with, CompileOptions};
 use netc::runtime::{arena, interp};
+use nets::{max_rel_diff, random_inputs, random_weights, shrunk_nets};
 
 /// The largest relative difference accepted.
 const TOLERANCE: f64 = 1e-5;
@@ -62,7 +62,11 @@ fn every_net_runs_identically_with_all_passes_in_the_arena() {
 fn every_net_runs_identically_with_each_pass_switched_off() {
     let mut failures = Vec::new();
     for pass in pass_names() {
-        failures.extend(check(&PassSelection::all_but(pass), &[2], &format!("-{pass}")));
+        failures.extend(check(
+            &PassSelection::all_but(pass),
+            &[2],
+            &format!("-{pass}"),
+        ));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{rel, render_all};
+use common::{assert_spans_valid, rel, render_all};
 use netc::diagnostics::SourceMap;
 use netc::ir::graph::Graph;
 use netc::passes::pipeline::{pipeline, PassOptions, RewriteLog};
@@ -34,6 +34,7 @@ fn load(path: &Path) -> Program {
         "{name}:\n{}",
         render_all(&diags, &program.sources)
     );
+    assert_spans_valid(&diags, &program.sources);
     program
 }
 
@@ -58,7 +59,13 @@ fn fuse() {
             let now = dump(&graph, &program.sources);
             let applied = &log.entries[before..];
             if applied.is_empty() {
-                assert_eq!(was, now, "{}: `{}` changed the IR silently", rel(path), pass.name());
+                assert_eq!(
+                    was,
+                    now,
+                    "{}: `{}` changed the IR silently",
+                    rel(path),
+                    pass.name()
+                );
                 let _ = writeln!(out, "\n== {} == (unchanged)", pass.name());
             } else {
                 let _ = writeln!(out, "\n== {} == {}\n{now}", pass.name(), applied.join(", "));
@@ -100,10 +107,110 @@ fn memory() {
                     rel(path)
                 );
             }
-            let _ = writeln!(out, "== batch {batch} ==\n{}", plan_memory::dump(&g.body, &plan));
+            let _ = writeln!(
+                out,
+                "== batch {batch} ==\n{}",
+                plan_memory::dump(&g.body, &plan)
+            );
         }
         insta::with_settings!({prepend_module_to_snapshot => false, omit_expression => true}, {
             insta::assert_snapshot!(out);
         });
     });
+}
+
+fn netc(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_netc"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .output()
+        .expect("netc runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `netc compile nets/googlenet.net --emit ir`: each of the nine inception modules is four
+/// fused groups (one per branch, each ending in a conv with its relu) computed straight
+/// into their slices of one in-place concat buffer, which copies nothing.
+#[test]
+fn googlenet_modules_are_fused_groups_writing_into_one_concat_buffer() {
+    let ir = netc(&["compile", "nets/googlenet.net", "--emit", "ir"]);
+    let top: Vec<&str> = ir.lines().filter(|l| l.starts_with('%')).collect();
+    let modules = ["3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b"];
+    for m in modules {
+        let concat = format!("inception{m}/concat");
+        let writers: Vec<&&str> = top
+            .iter()
+            .filter(|l| l.contains(&format!(" into {concat}[axis=1, ")))
+            .collect();
+        assert_eq!(writers.len(), 4, "{concat}: {writers:#?}");
+        assert!(
+            writers
+                .iter()
+                .all(|l| l.contains("= group ") && l.contains("{kind=contraction}")),
+            "{concat}: {writers:#?}"
+        );
+        let line = top
+            .iter()
+            .find(|l| l.contains(&format!("// {concat} @")))
+            .unwrap_or_else(|| panic!("no {concat} in\n{ir}"));
+        assert!(line.contains("in_place=true"), "{line}");
+    }
+    // The first module's slices tile its 256 channels.
+    for slice in ["0..64", "64..192", "192..224", "224..256"] {
+        assert!(
+            ir.contains(&format!("into inception3a/concat[axis=1, {slice}]")),
+            "{slice}"
+        );
+    }
+}
+
+/// Kernels launched and arena bytes at batch 1, with no passes and with all of them:
+/// the figures of `docs/passes.md` (the LSTM at `T = 16`).
+#[test]
+fn kernels_and_arena_bytes_before_and_after_the_passes() {
+    let lstm16 =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("nets/lstm.net"))
+            .expect("readable")
+            .replace("i64[N, T]", "i64[N, 16]");
+    let dir = std::env::temp_dir().join(format!("netc-kernels-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temporary folder");
+    let lstm_path = dir.join("lstm16.net");
+    std::fs::write(&lstm_path, lstm16).expect("writable");
+    let lstm = lstm_path.to_string_lossy().into_owned();
+    let figures = |file: &str, passes: &str| -> (u64, u64, u64) {
+        let j: serde_json::Value = serde_json::from_str(&netc(&[
+            "compile", file, "--format", "json", "--passes", passes,
+        ]))
+        .expect("JSON");
+        let t = &j["totals"];
+        let n = |k: &str| {
+            t[k].as_u64()
+                .unwrap_or_else(|| panic!("{file}: {k} in {t}"))
+        };
+        (
+            n("kernels"),
+            n("planned_peak_bytes"),
+            n("lower_bound_bytes"),
+        )
+    };
+    let expected = [
+        ("nets/googlenet.net", (140, 75), (4_816_896, 4_816_896)),
+        ("nets/resnet50.net", (174, 57), (7_225_344, 5_218_304)),
+        ("nets/vgg16.net", (36, 23), (25_690_112, 25_690_112)),
+        (lstm.as_str(), (17, 5), (26_624, 26_624)),
+    ];
+    for (file, kernels, arena) in expected {
+        let before = figures(file, "none");
+        let after = figures(file, "all");
+        assert_eq!((before.0, after.0), kernels, "{file}: kernels");
+        assert_eq!((before.1, after.1), arena, "{file}: arena bytes");
+        // The plan is at its lower bound here (VGG-16 must be within 10%).
+        assert!(after.1 as f64 <= 1.1 * after.2 as f64, "{file}: {after:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -447,10 +447,15 @@ fn the_whole_pipeline_and_its_limit() {
     let log = run_one(&mut g, "all", None);
     assert_eq!(
         log.entries,
-        ["drop_dropout/remove", "cse/merge", "dce/remove"]
+        [
+            "drop_dropout/remove",
+            "cse/merge",
+            "dce/remove",
+            "fuse/elementwise"
+        ]
     );
-    // x, relu, add: the add reads the one relu twice.
-    assert_eq!(g.body.len(), 3);
+    // x and one group of relu and add (the add reads the one relu twice).
+    assert_eq!(g.body.len(), 2);
     for limit in 0..3 {
         let mut g = fixture();
         let log = run_one(&mut g, "all", Some(limit));
@@ -473,12 +478,13 @@ fn pass_selections_parse() {
     assert!(s.runs("drop_dropout") && !s.runs("cse") && !s.runs("dce"));
     let s = PassSelection::parse("dce").expect("a list");
     assert!(s.runs("dce") && !s.runs("cse"));
-    let e = PassSelection::parse("-fuse").expect_err("no such pass");
-    assert_eq!(e.name, "fuse");
-    assert!(e.to_string().contains("unknown pass `fuse`"), "{e}");
+    let e = PassSelection::parse("-fusion").expect_err("no such pass");
+    assert_eq!(e.name, "fusion");
+    assert!(e.to_string().contains("unknown pass `fusion`"), "{e}");
     assert!(pipeline::check_after("lower").is_ok());
     assert!(pipeline::check_after("fold").is_ok());
-    assert!(pipeline::check_after("fuse").is_err());
+    assert!(pipeline::check_after("fuse").is_ok());
+    assert!(pipeline::check_after("fusion").is_err());
 }
 
 fn netc(args: &[&str]) -> std::process::Output {
@@ -521,15 +527,15 @@ fn cli_passes_after_and_memory_totals() {
     assert!(!String::from_utf8_lossy(&after.stdout).contains("dropout"));
     let none = netc(&["compile", "--emit", "ir", "--passes=none", "nets/vgg16.net"]);
     assert!(String::from_utf8_lossy(&none.stdout).contains("dropout"));
-    let bad = netc(&["compile", "--passes=-fuse", "nets/vgg16.net"]);
+    let bad = netc(&["compile", "--passes=-fusion", "nets/vgg16.net"]);
     assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown pass `fuse`"));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown pass `fusion`"));
     let bad = netc(&[
         "compile",
         "--emit",
         "ir",
         "--after",
-        "fuse",
+        "fusion",
         "nets/vgg16.net",
     ]);
     assert_eq!(bad.status.code(), Some(2));

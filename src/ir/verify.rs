@@ -200,7 +200,9 @@ fn region(g: &Graph, r: &Region, path: &str, errs: &mut Vec<String>) {
             Op::Relayout { to } => {
                 let from = r.inputs_of(id).first().map(|v| r.layout(*v));
                 if from == Some(*to) || r.layout(Region::value(id)) != *to {
-                    errs.push(format!("{at}: a relayout must change the layout to its `to`"));
+                    errs.push(format!(
+                        "{at}: a relayout must change the layout to its `to`"
+                    ));
                 }
             }
         }

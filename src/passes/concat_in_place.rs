@@ -59,7 +59,13 @@ fn in_place_region(r: &mut Region, log: &mut RewriteLog) {
         }
     }
     for id in r.topo_order() {
-        if !matches!(r.node(id).op, Op::Concat { in_place: false, .. }) {
+        if !matches!(
+            r.node(id).op,
+            Op::Concat {
+                in_place: false,
+                ..
+            }
+        ) {
             continue;
         }
         let inputs = r.inputs_of(id);

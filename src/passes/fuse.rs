@@ -528,7 +528,9 @@ pub fn kernels(r: &Region) -> usize {
             | Op::Dense
             | Op::MatMul
             | Op::Embed
-            | Op::Concat { in_place: false, .. }
+            | Op::Concat {
+                in_place: false, ..
+            }
             | Op::Slice { .. }
             | Op::Add
             | Op::Sub

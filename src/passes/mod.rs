@@ -103,6 +103,7 @@ pub fn compile_with(
         mut report,
     } = compile(program, opts)?;
     let result = pipeline::run(&mut graph, popts)?;
+    report.totals.kernels = fuse::kernels(&graph.body);
     let batch = opts.batch.unwrap_or(1);
     report.totals.memory =
         plan_memory::plan(&graph.body, batch).map(|m| crate::report::table::Memory {

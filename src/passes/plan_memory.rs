@@ -119,9 +119,9 @@ pub fn shape_at(ty: &TensorType, batch: u64) -> Option<Vec<usize>> {
 
 /// The bytes of a tensor of `elem`-byte elements and `shape`, or `None` on overflow.
 fn bytes_of(elem: u64, shape: &[usize]) -> Option<u64> {
-    shape.iter().try_fold(elem, |n, k| {
-        n.checked_mul(u64::try_from(*k).ok()?)
-    })
+    shape
+        .iter()
+        .try_fold(elem, |n, k| n.checked_mul(u64::try_from(*k).ok()?))
 }
 
 /// Plans the activations of `r` at `batch`; `None` when a size is not known (a symbolic
@@ -309,14 +309,14 @@ pub fn dump(r: &Region, plan: &MemoryPlan) -> String {
         plan.buffers,
         plan.batch
     );
-    let _ = writeln!(
-        out,
-        "{:<9} {:>12} {:>12}  value",
-        "live", "offset", "bytes"
-    );
+    let _ = writeln!(out, "{:<9} {:>12} {:>12}  value", "live", "offset", "bytes");
     let name = |v: &ValueRef| {
         let n = r.node(v.node);
-        let base = if n.name.is_empty() { n.op.name() } else { &n.name };
+        let base = if n.name.is_empty() {
+            n.op.name()
+        } else {
+            &n.name
+        };
         if n.outputs.len() > 1 {
             format!("{base}#{}", v.port)
         } else {
@@ -579,15 +579,39 @@ fn in_place(op: &Op) -> bool {
 mod tests {
     use super::*;
 
-    fn buf(size: u64, start: usize, end: usize) -> Buffer {
-        Buffer { size, start, end }
+    /// A buffer of `units` cache lines.
+    fn buf(units: u64, start: usize, end: usize) -> Buffer {
+        Buffer {
+            size: units * ALIGN,
+            start,
+            end,
+        }
     }
 
     #[test]
     fn a_chain_needs_two_buffers_at_a_time() {
         let bufs = [buf(10, 0, 1), buf(10, 1, 2), buf(10, 2, 3), buf(4, 3, 4)];
-        assert_eq!(lower_bound(&bufs, 5), Some(20));
-        assert_eq!(place(&bufs).map(|p| p.0), Some(20));
+        assert_eq!(lower_bound(&bufs, 5), Some(20 * ALIGN));
+        assert_eq!(place(&bufs).map(|p| p.0), Some(20 * ALIGN));
+    }
+
+    #[test]
+    fn offsets_are_aligned_and_sizes_are_not_rounded() {
+        // 100 bytes then 10 bytes live together: the second starts at 128.
+        let bufs = [
+            Buffer {
+                size: 100,
+                start: 0,
+                end: 1,
+            },
+            Buffer {
+                size: 10,
+                start: 0,
+                end: 1,
+            },
+        ];
+        assert_eq!(place(&bufs), Some((138, vec![0, 128])));
+        assert_eq!(lower_bound(&bufs, 2), Some(110));
     }
 
     #[test]

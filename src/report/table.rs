@@ -57,6 +57,10 @@ pub struct Totals {
     /// The activation arena's figures after the passes, when planned
     /// ([`crate::passes::compile_with`]) and every size is known.
     pub memory: Option<Memory>,
+    /// The kernels the IR launches ([`crate::passes::fuse::kernels`]): of the lowered net
+    /// from [`crate::passes::compile`], of the optimised one from
+    /// [`crate::passes::compile_with`].
+    pub kernels: usize,
 }
 
 /// Activation memory at one batch size, in bytes, weights excluded (see
@@ -145,6 +149,7 @@ pub fn build(g: &Graph) -> Result<Report, Overflow> {
         activation_elements: act,
         activation_bytes: act_bytes,
         memory: None,
+        kernels: crate::passes::fuse::kernels(&g.body),
     };
     for i in 0..g.params.len() {
         let id = ParamId(u32::try_from(i).map_err(|_| Overflow)?);
@@ -358,6 +363,11 @@ pub fn text(r: &Report) -> String {
         zero(&t.activation_elements),
         zero(&t.activation_bytes)
     );
+    let _ = writeln!(
+        out,
+        "kernels       {}  (a fused group is one; a loop counts its step's once)",
+        t.kernels
+    );
     if let Some(m) = &t.memory {
         let _ = writeln!(
             out,
@@ -411,12 +421,14 @@ struct JsonTotals {
     unplanned_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     lower_bound_bytes: Option<u64>,
+    kernels: usize,
 }
 
 /// The table as JSON: `{"net", "layers": [{"name", "op", "output_shape",
 /// "output_elements", "params", "macs"}, …], "totals": {"params", "trainable_params",
 /// "macs", "activation_elements", "activation_bytes"}}`, plus, when memory was planned,
-/// "memory_batch", "planned_peak_bytes", "unplanned_bytes" and "lower_bound_bytes";
+/// "memory_batch", "planned_peak_bytes", "unplanned_bytes" and "lower_bound_bytes", and
+/// always "kernels";
 /// symbolic dimensions and counts are strings.
 pub fn json(r: &Report) -> serde_json::Value {
     serde_json::to_value(json_report(r)).unwrap_or(serde_json::Value::Null)
@@ -461,6 +473,7 @@ fn json_report(r: &Report) -> JsonReport {
             planned_peak_bytes: r.totals.memory.map(|m| m.planned_peak_bytes),
             unplanned_bytes: r.totals.memory.map(|m| m.unplanned_bytes),
             lower_bound_bytes: r.totals.memory.map(|m| m.lower_bound_bytes),
+            kernels: r.totals.kernels,
         },
     }
 }

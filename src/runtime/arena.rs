@@ -54,13 +54,12 @@ pub fn run(
             detail: "the activations cannot be planned at these sizes".into(),
         }
     })?;
-    let words = usize::try_from(plan.planned_peak_bytes.div_ceil(8)).map_err(|_| {
-        RunError::Internal {
+    let words =
+        usize::try_from(plan.planned_peak_bytes.div_ceil(8)).map_err(|_| RunError::Internal {
             layer: graph.name.clone(),
             span: graph.span,
             detail: "the arena does not fit in memory".into(),
-        }
-    })?;
+        })?;
     let mut arena = vec![NAN_WORD; words];
     // Parameters and constants, by value.
     let mut side: BTreeMap<ValueRef, Val> = BTreeMap::new();
@@ -128,7 +127,7 @@ pub fn run(
 
 /// The words of the arena a location's buffer starts at, or `None` if it lies outside.
 fn words_at(arena: &[u64], loc: &Location) -> Option<std::ops::Range<usize>> {
-    if loc.offset % 8 != 0 {
+    if !loc.offset.is_multiple_of(8) {
         return None;
     }
     let start = usize::try_from(loc.offset / 8).ok()?;

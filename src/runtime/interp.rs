@@ -324,7 +324,12 @@ impl<'a> Interpreter<'a> {
     }
 
     /// Compares each result with the node's type in the IR.
-    pub(super) fn check_results(&self, node: &Node, results: &[Val], b: &Bindings) -> Result<(), RunError> {
+    pub(super) fn check_results(
+        &self,
+        node: &Node,
+        results: &[Val],
+        b: &Bindings,
+    ) -> Result<(), RunError> {
         if results.len() != node.outputs.len() {
             return Err(internal(node, "wrong number of results"));
         }

@@ -170,7 +170,6 @@ pub fn random_inputs(graph: &Graph, batch: u64, seed: u64) -> BTreeMap<String, T
     out
 }
 
-
 /// One net of `nets/`, with the size substitutions applied, checked and loaded.
 pub struct ShrunkNet {
     /// `file.net` or `file.net:net`.
@@ -200,7 +199,10 @@ pub fn shrunk_nets() -> Vec<ShrunkNet> {
         let mut source = std::fs::read_to_string(&path).expect("readable net");
         for (_, subs) in OVERRIDES.iter().filter(|(s, _)| *s == stem) {
             for (from, to) in subs.iter() {
-                assert!(source.contains(from), "{stem}.net no longer contains `{from}`");
+                assert!(
+                    source.contains(from),
+                    "{stem}.net no longer contains `{from}`"
+                );
                 source = source.replace(from, to);
             }
         }
@@ -253,14 +255,18 @@ pub fn max_rel_diff(
         match (w, g) {
             (Tensor::F32(a), Tensor::F32(b)) => {
                 assert_eq!(a.shape(), b.shape(), "{what}: `{name}` shape");
-                let scale = a.iter().fold(0f64, |m, x| m.max(f64::from(x.abs()))).max(1e-30);
-                let diff = a
+                let scale = a
                     .iter()
-                    .zip(b.iter())
-                    .fold(0f64, |m, (x, y)| {
-                        let d = f64::from((x - y).abs());
-                        if d.is_nan() { f64::INFINITY } else { m.max(d) }
-                    });
+                    .fold(0f64, |m, x| m.max(f64::from(x.abs())))
+                    .max(1e-30);
+                let diff = a.iter().zip(b.iter()).fold(0f64, |m, (x, y)| {
+                    let d = f64::from((x - y).abs());
+                    if d.is_nan() {
+                        f64::INFINITY
+                    } else {
+                        m.max(d)
+                    }
+                });
                 worst = worst.max(diff / scale);
             }
             (Tensor::I64(a), Tensor::I64(b)) => {
