@@ -103,6 +103,17 @@ impl Emitter<'_> {
                 )
             } else if let Op::Loop(l) = &node.op {
                 format!("{} over {} steps", l.kind.layer_name(), l.steps)
+            } else if let Op::Group(g) = &node.op {
+                // The fused ops in order: `conv2d+batchnorm+add+relu`.
+                let ops: Vec<&str> = g
+                    .body
+                    .topo_order()
+                    .into_iter()
+                    .map(|n| &g.body.node(n).op)
+                    .filter(|op| !matches!(op, Op::Input { .. } | Op::Param(_) | Op::Fill { .. }))
+                    .map(Op::name)
+                    .collect();
+                ops.join("+")
             } else {
                 node.op.name().to_string()
             };
