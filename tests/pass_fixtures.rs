@@ -214,3 +214,54 @@ fn kernels_and_arena_bytes_before_and_after_the_passes() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `netc compile --emit plan` lists values with their concat slices, and refuses a net
+/// whose sizes are not all known; `netc run --executor interp|arena` give the same outputs.
+#[test]
+fn cli_plan_and_executors() {
+    let plan = netc(&["compile", "nets/googlenet.net", "--emit", "plan"]);
+    assert!(plan.starts_with("arena 4,816,896 bytes"), "{plan}");
+    assert!(
+        plan.contains("inception3a/b1/conv  nhwc  slice [axis 1, 0..64] of inception3a/concat"),
+        "{plan}"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_netc"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["compile", "nets/lstm.net", "--emit", "plan"])
+        .output()
+        .expect("netc runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("symbolic"));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("executors");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temporary folder");
+    let weights = dir.join("lenet5.safetensors");
+    let weights = weights.to_string_lossy();
+    netc(&["init", "nets/lenet5.net", "--output", &weights]);
+    for executor in ["arena", "interp"] {
+        let out = dir.join(format!("{executor}.npy"));
+        netc(&[
+            "run",
+            "nets/lenet5.net",
+            "--weights",
+            &weights,
+            "--input",
+            "tests/data/camera.png",
+            "--executor",
+            executor,
+            "--output",
+            &out.to_string_lossy(),
+        ]);
+    }
+    let read = |name: &str| -> ndarray::ArrayD<f32> {
+        ndarray_npy::read_npy(dir.join(name)).expect("an f32 .npy output")
+    };
+    let (a, b) = (read("arena.npy"), read("interp.npy"));
+    assert_eq!(a.shape(), b.shape());
+    let worst = a
+        .iter()
+        .zip(b.iter())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
+    assert!(worst <= 1e-6, "arena and interp differ by {worst}");
+}
