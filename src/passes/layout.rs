@@ -187,8 +187,11 @@ fn layout_region(r: &mut Region, log: &mut RewriteLog) {
                 chosen.insert(v, out);
             }
         }
-        // The inputs of an in-place concat are slices of its buffer: its layout.
-        if matches!(node.op, Op::Concat { in_place: true, .. }) {
+    }
+    // The inputs of an in-place concat are slices of its buffer, so they take its layout;
+    // outer concats first, so that a nested one passes its final layout on.
+    for &id in order.iter().rev() {
+        if matches!(r.node(id).op, Op::Concat { in_place: true, .. }) {
             let l = of(&chosen, &Region::value(id));
             for v in r.inputs_of(id) {
                 if l == Layout::Nhwc {
