@@ -55,7 +55,7 @@ fn random_net(seed: u64) -> String {
             .collect();
         let b = same[pick(same.len() as u64) as usize].clone();
         let c = spatial[pick(spatial.len() as u64) as usize].clone();
-        let (expr, channels, size) = match pick(11) {
+        let (expr, channels, size) = match pick(13) {
             0 | 1 => {
                 let out = 1 + pick(6);
                 let kernel = if pick(2) == 0 { 1 } else { 3 };
@@ -97,9 +97,25 @@ fn random_net(seed: u64) -> String {
                 a.channels + c.channels,
                 a.size,
             ),
-            _ => (
+            10 => (
                 format!("{} -> batchnorm -> relu", a.name),
                 a.channels,
+                a.size,
+            ),
+            11 => (
+                format!(
+                    "{} -> lrn(size: 3, alpha: 0.0001, beta: 0.75, k: 2.0)",
+                    a.name
+                ),
+                a.channels,
+                a.size,
+            ),
+            _ => (
+                format!(
+                    "concat({}, {}, axis: 1) -> relu -> maxpool(3, stride: 1, pad: 1)",
+                    a.name, c.name
+                ),
+                a.channels + c.channels,
                 a.size,
             ),
         };
@@ -128,7 +144,13 @@ fn random_net(seed: u64) -> String {
     );
     src.push_str(&body);
     for (i, o) in outputs.iter().enumerate() {
-        src.push_str(&format!("    o{i} = {o}\n"));
+        // Some outputs through a classifier head: flatten (NCHW order) or a global pool.
+        let head = match pick(4) {
+            0 => " -> flatten -> dense(3)",
+            1 => " -> global_avgpool -> flatten -> dense(2) -> softmax",
+            _ => "",
+        };
+        src.push_str(&format!("    o{i} = {o}{head}\n"));
     }
     src.push_str("}\n");
     src
@@ -216,6 +238,9 @@ fn the_generator_covers_fusion_concats_and_outputs() {
         "add(",
         "mul(",
         "-> relu",
+        "lrn(",
+        "-> flatten -> dense(3)",
+        "global_avgpool",
     ] {
         assert!(all.contains(needle), "no `{needle}` in 96 nets");
     }

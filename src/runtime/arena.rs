@@ -16,6 +16,12 @@
 //!
 //! Parameters and constants are not in the arena (weights are borrowed, as in the
 //! interpreter).
+//!
+//! **What it does not check.** A node's result is computed whole before it is written, so
+//! an in-place write (an output over a dying input) is checked for *where* it goes, not
+//! for the order of element reads and writes inside the kernel: that legality is by
+//! construction ([`crate::passes::plan_memory::in_place_ports`] allows it only when each
+//! output element reads nothing but the same element of that input).
 
 use super::bind::bind_inputs;
 use super::error::RunError;
