@@ -1,24 +1,27 @@
-//! The optimisation passes keep every net's outputs: for each net that the reference
-//! interpreter runs quickly in debug builds (big inputs shrunk in the source text, as
-//! `tests/onnx.rs` does), the outputs with all passes, and with each pass switched off in
-//! turn, equal the outputs with none within 1e-5 relative (with random batch-norm
-//! statistics, so that folding them is tested). Unit tests on small hand-built IR show that
+//! The optimisation passes keep every net's outputs in the reference interpreter (the arena
+//! executor is checked on every net in `tests/arena.rs`): for each net that runs quickly in
+//! debug builds (big inputs shrunk in the source text, as `tests/onnx.rs` does), the
+//! outputs with all passes, and with each pass switched off in turn, equal the outputs with
+//! none within 1e-5 relative (with random batch-norm statistics, so that folding them is
+//! tested). Unit tests on small hand-built IR show that
 //! `dce`, `cse` and `drop_dropout` rewrite what they should, that the rewrite log and its
 //! limit work, and that `--passes` strings parse; `fold_batchnorm` and `fold` have theirs
 //! in their modules. Batch norms are all folded away in the ResNets and Inception-v3, and
 //! constants in recurrent cells fold without changing a bit of the outputs.
 
-use ndarray::{ArrayD, IxDyn};
+#[path = "shared/nets.rs"]
+mod nets;
+
 use netc::diagnostics::Span;
 use netc::ir::graph::{Graph, Node, Output, ParamKind, Region, ScopeId};
 use netc::ir::op::Op;
 use netc::ir::shape::{DType, Dim, TensorType};
 use netc::passes::pipeline::{self, PassOptions, PassSelection, RewriteLog};
 use netc::passes::{compile, CompileOptions};
+use netc::runtime::interp;
 use netc::runtime::weights;
-use netc::runtime::{interp, Tensor};
 use netc::syntax::loader::{load_source_with, DiskReader};
-use std::collections::BTreeMap;
+use nets::{max_rel_diff, random_inputs, random_weights};
 use std::path::PathBuf;
 
 /// The largest relative difference accepted.
@@ -66,17 +69,6 @@ const NETS: &[(&str, &str, Subs)] = &[
     ),
 ];
 
-/// The value a symbolic size gets at run time (besides the batch `N`).
-fn symbol_value(name: &str) -> u64 {
-    match name {
-        "T" => 4,
-        "U" => 3,
-        "H" => 12,
-        "W" => 10,
-        _ => 4,
-    }
-}
-
 fn compile_net(file: &str, net: &str, subs: &[(&str, &str)]) -> Graph {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("nets/{file}.net"));
     let mut source = std::fs::read_to_string(&path).expect("readable net");
@@ -97,77 +89,6 @@ fn compile_net(file: &str, net: &str, subs: &[(&str, &str)]) -> Graph {
     compile(&program, &opts).expect("compiles").graph
 }
 
-/// A deterministic generator for inputs.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0
-    }
-}
-
-fn concrete(ty: &TensorType, batch: u64) -> Vec<usize> {
-    ty.shape
-        .dims()
-        .iter()
-        .map(|d| match d {
-            Dim::Known(k) => *k as usize,
-            Dim::Sym(p) => {
-                let mut q = p.clone();
-                for s in p.symbols() {
-                    let v = if s == "N" { batch } else { symbol_value(&s) };
-                    q = q.substitute(&s, v as i64).expect("small sizes");
-                }
-                q.as_const().expect("every symbol substituted") as usize
-            }
-        })
-        .collect()
-}
-
-/// Random inputs: floats in [-1, 1), integer ids below the smallest embedding table or
-/// class count they could index (16 is below every vocabulary here).
-fn inputs(graph: &Graph, batch: u64) -> BTreeMap<String, Tensor> {
-    let mut rng = Rng(batch * 7919 + 13);
-    let mut out = BTreeMap::new();
-    for &id in &graph.body.inputs {
-        let Op::Input { name, ty, .. } = &graph.body.node(id).op else {
-            continue;
-        };
-        let shape = concrete(ty, batch);
-        let n: usize = shape.iter().product();
-        let t = if ty.dtype.is_int() {
-            let v: Vec<i64> = (0..n).map(|_| (rng.next() >> 33) as i64 % 16).collect();
-            Tensor::I64(ArrayD::from_shape_vec(IxDyn(&shape), v).expect("shape"))
-        } else {
-            let v: Vec<f32> = (0..n)
-                .map(|_| ((rng.next() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0)
-                .collect();
-            Tensor::F32(ArrayD::from_shape_vec(IxDyn(&shape), v).expect("shape"))
-        };
-        out.insert(name.clone(), t);
-    }
-    out
-}
-
-fn floats(t: &Tensor) -> Vec<f64> {
-    match t {
-        Tensor::F32(a) => a.iter().map(|x| f64::from(*x)).collect(),
-        Tensor::I64(a) => a.iter().map(|x| *x as f64).collect(),
-    }
-}
-
-/// The largest difference relative to the largest magnitude of the reference.
-fn relative_error(a: &[f64], b: &[f64]) -> f64 {
-    let scale = b.iter().fold(1e-30_f64, |m, x| m.max(x.abs()));
-    a.iter()
-        .zip(b)
-        .fold(0.0_f64, |m, (x, y)| m.max((x - y).abs() / scale))
-}
-
 fn optimized(graph: &Graph, selection: PassSelection) -> Graph {
     let mut g = graph.clone();
     let opts = PassOptions {
@@ -177,48 +98,6 @@ fn optimized(graph: &Graph, selection: PassSelection) -> Graph {
     };
     pipeline::run(&mut g, &opts).expect("passes run");
     g
-}
-
-/// A value in `[lo, hi)` from `rng`.
-fn uniform(rng: &mut Rng, lo: f32, hi: f32) -> f32 {
-    lo + (hi - lo) * ((rng.next() >> 40) as f32 / (1u64 << 24) as f32)
-}
-
-/// `netc init`'s weights with random batch-norm statistics: init makes every batch norm
-/// the identity (scale 1, shift 0, mean 0, variance 1), which a wrong fold would survive.
-fn weights_for(graph: &Graph) -> weights::Weights {
-    let mut w = weights::init(&weights::expected(graph), 11);
-    let mut rng = Rng(97);
-    let mut stats = Vec::new();
-    collect_bn_params(graph, &graph.body, &mut stats);
-    for (name, lo, hi) in stats {
-        if let Some((_, data)) = w.tensors.get_mut(&name) {
-            for x in data.iter_mut() {
-                *x = uniform(&mut rng, lo, hi);
-            }
-        }
-    }
-    w
-}
-
-/// The names of every batch norm's scale, shift, mean and variance in `r` and the regions
-/// inside it, with the range of the random values they get.
-fn collect_bn_params(g: &Graph, r: &Region, out: &mut Vec<(String, f32, f32)>) {
-    const RANGES: [(f32, f32); 4] = [(0.5, 1.5), (-0.5, 0.5), (-0.5, 0.5), (0.25, 2.0)];
-    for id in r.node_ids() {
-        match &r.node(id).op {
-            Op::Loop(l) => collect_bn_params(g, &l.body, out),
-            Op::Group(gr) => collect_bn_params(g, &gr.body, out),
-            Op::BatchNorm { .. } => {
-                for (v, (lo, hi)) in r.inputs_of(id).iter().skip(1).zip(RANGES) {
-                    if let Op::Param(p) = r.node(v.node).op {
-                        out.push((g.param(p).name.clone(), lo, hi));
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
 }
 
 /// Nodes of `r` and the regions inside it for which `pred` holds.
@@ -245,23 +124,16 @@ fn passes_keep_every_nets_outputs() {
     }
     for (file, net, subs) in NETS {
         let graph = compile_net(file, net, subs);
-        let w = weights_for(&graph);
-        let x = inputs(&graph, 2);
+        // Random batch-norm statistics too: `netc init` makes every batch norm the
+        // identity, which a wrong fold would survive.
+        let w = random_weights(&graph, 11);
+        let x = random_inputs(&graph, 2, 13);
         let reference = interp::run(&graph, &w, &x).expect("runs without passes");
         for (label, sel) in &selections {
             let g = optimized(&graph, sel.clone());
             let outs = interp::run(&g, &w, &x).expect("runs with passes");
-            assert_eq!(
-                outs.keys().collect::<Vec<_>>(),
-                reference.keys().collect::<Vec<_>>(),
-                "{net} [{label}]: outputs differ"
-            );
-            for (name, t) in &outs {
-                let (a, b) = (floats(t), floats(&reference[name]));
-                assert_eq!(a.len(), b.len(), "{net} [{label}] {name}: sizes differ");
-                let e = relative_error(&a, &b);
-                assert!(e <= TOLERANCE, "{net} [{label}] {name}: relative error {e}");
-            }
+            let e = max_rel_diff(&reference, &outs, &format!("{net} [{label}]"));
+            assert!(e <= TOLERANCE, "{net} [{label}]: relative error {e}");
         }
     }
 }
@@ -323,7 +195,7 @@ fn constants_in_cells_fold_without_changing_outputs() {
             }
         }
         let w = weights::init(&weights::expected(&graph), 3);
-        let x = inputs(&graph, 2);
+        let x = random_inputs(&graph, 2, 13);
         let want = interp::run(&graph, &w, &x).expect("runs");
         let got = interp::run(&g, &w, &x).expect("runs with passes");
         assert_eq!(want, got, "{}", graph.name);

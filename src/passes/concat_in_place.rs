@@ -17,7 +17,7 @@
 //! reader of the concat or any input. Concats of concats nest: the inner one is itself
 //! placed in its slice of the outer one.
 
-use super::pipeline::{Pass, RewriteLog};
+use super::pipeline::{for_each_step_region, Pass, RewriteLog};
 use crate::diagnostics::Diagnostics;
 use crate::ir::graph::{Graph, Region, ValueRef};
 use crate::ir::op::Op;
@@ -36,18 +36,9 @@ impl Pass for ConcatInPlace {
     }
 
     fn run(&self, graph: &mut Graph, log: &mut RewriteLog) -> Result<(), Diagnostics> {
-        in_place_nested(&mut graph.body, log);
+        for_each_step_region(&mut graph.body, &mut |r| in_place_region(r, log));
         Ok(())
     }
-}
-
-fn in_place_nested(r: &mut Region, log: &mut RewriteLog) {
-    for id in r.node_ids() {
-        if let Op::Loop(l) = &mut r.node_mut(id).op {
-            in_place_nested(&mut l.body, log);
-        }
-    }
-    in_place_region(r, log);
 }
 
 fn in_place_region(r: &mut Region, log: &mut RewriteLog) {

@@ -33,7 +33,7 @@
 //! Softmax and log-softmax need no rule: each is one op, one kernel (the maximum, the sum
 //! of exponentials and the normalisation of a row in one loop nest).
 
-use super::pipeline::{Pass, RewriteLog};
+use super::pipeline::{for_each_step_region, Pass, RewriteLog};
 use crate::diagnostics::Diagnostics;
 use crate::ir::graph::{Graph, Node, NodeId, Output, Region, ValueRef};
 use crate::ir::op::{Group, GroupKind, Op, Pool2d};
@@ -53,19 +53,9 @@ impl Pass for Fuse {
     }
 
     fn run(&self, graph: &mut Graph, log: &mut RewriteLog) -> Result<(), Diagnostics> {
-        fuse_nested(&mut graph.body, log);
+        for_each_step_region(&mut graph.body, &mut |r| fuse_region(r, log));
         Ok(())
     }
-}
-
-/// Fuses the loop bodies inside `r`, then `r` (never inside existing groups).
-fn fuse_nested(r: &mut Region, log: &mut RewriteLog) {
-    for id in r.node_ids() {
-        if let Op::Loop(l) = &mut r.node_mut(id).op {
-            fuse_nested(&mut l.body, log);
-        }
-    }
-    fuse_region(r, log);
 }
 
 /// How an op takes part in fusion.

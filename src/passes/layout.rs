@@ -31,7 +31,7 @@
 //! W]` semantics and `relayout` is the identity on values, so no result changes; the
 //! memory plan and the arena executor place each value in its layout.
 
-use super::pipeline::{Pass, RewriteLog};
+use super::pipeline::{for_each_step_region, Pass, RewriteLog};
 use crate::diagnostics::Diagnostics;
 use crate::ir::graph::{Graph, Node, NodeId, Region, ValueRef};
 use crate::ir::op::{GroupKind, Layout, Op};
@@ -51,18 +51,9 @@ impl Pass for ChooseLayout {
     }
 
     fn run(&self, graph: &mut Graph, log: &mut RewriteLog) -> Result<(), Diagnostics> {
-        layout_nested(&mut graph.body, log);
+        for_each_step_region(&mut graph.body, &mut |r| layout_region(r, log));
         Ok(())
     }
-}
-
-fn layout_nested(r: &mut Region, log: &mut RewriteLog) {
-    for id in r.node_ids() {
-        if let Op::Loop(l) = &mut r.node_mut(id).op {
-            layout_nested(&mut l.body, log);
-        }
-    }
-    layout_region(r, log);
 }
 
 /// How a node decides layouts.

@@ -249,6 +249,18 @@ pub fn check_after(after: &str) -> Result<(), UnknownPass> {
     }
 }
 
+/// Calls `f` on the loop bodies inside `region` (innermost first), then on `region`,
+/// but not inside fused groups: for the passes that form groups and place their results
+/// (a group is one kernel, not a region to rewrite further).
+pub fn for_each_step_region(region: &mut Region, f: &mut dyn FnMut(&mut Region)) {
+    for id in region.node_ids() {
+        if let Op::Loop(l) = &mut region.node_mut(id).op {
+            for_each_step_region(&mut l.body, f);
+        }
+    }
+    f(region);
+}
+
 /// Calls `f` on every region of `region`: the loop bodies and fused groups inside it
 /// (innermost first), then `region` itself, so passes handle nested regions the same way
 /// as the net's body.
