@@ -131,6 +131,12 @@ fn passes_keep_every_nets_outputs() {
         let reference = interp::run(&graph, &w, &x).expect("runs without passes");
         for (label, sel) in &selections {
             let g = optimized(&graph, sel.clone());
+            // Weights files are the lowered net's, whatever the passes derive from them.
+            assert_eq!(
+                weights::expected(&g),
+                weights::expected(&graph),
+                "{net} [{label}]: expected weights"
+            );
             let outs = interp::run(&g, &w, &x).expect("runs with passes");
             let e = max_rel_diff(&reference, &outs, &format!("{net} [{label}]"));
             assert!(e <= TOLERANCE, "{net} [{label}]: relative error {e}");
@@ -200,6 +206,54 @@ fn constants_in_cells_fold_without_changing_outputs() {
         let got = interp::run(&g, &w, &x).expect("runs with passes");
         assert_eq!(want, got, "{}", graph.name);
     }
+}
+
+/// The built-in GRU's step reads its gate blocks as derived parameters cut once at binding,
+/// not as slices of its fused weight copied at every step: 5 kernels a step, not 9.
+#[test]
+fn gru_weight_slices_become_derived_parameters() {
+    let graph = compile_net("gru", "gru", &[]);
+    let g = optimized(&graph, PassSelection::all());
+    let Some(Op::Loop(l)) = g
+        .body
+        .node_ids()
+        .into_iter()
+        .map(|id| g.body.node(id).op.clone())
+        .find(|op| matches!(op, Op::Loop(_)))
+    else {
+        panic!("the GRU is a loop");
+    };
+    // No slice of a parameter is left (the slices of the gate activations are loads of
+    // the fused groups).
+    let weight_slices = l
+        .body
+        .node_ids()
+        .into_iter()
+        .filter(|id| {
+            matches!(l.body.node(*id).op, Op::Slice { .. })
+                && l.body
+                    .inputs_of(*id)
+                    .iter()
+                    .any(|v| matches!(l.body.node(v.node).op, Op::Param(_)))
+        })
+        .count();
+    assert_eq!(weight_slices, 0);
+    assert_eq!(netc::passes::fuse::kernels(&l.body), 5);
+    let derived: Vec<&str> = g
+        .params
+        .iter()
+        .filter(|p| p.kind == ParamKind::Derived)
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(
+        derived,
+        [
+            "gru/weight/slice0.0-512",
+            "gru/bias/slice0.0-512",
+            "gru/weight/slice0.512-768",
+            "gru/bias/slice0.512-768"
+        ]
+    );
 }
 
 #[test]

@@ -430,6 +430,18 @@ pub enum Derivation {
         /// Its epsilon.
         eps: f64,
     },
+    /// Indices `start..end` of `axis` of a stored parameter: one gate's rows of a fused
+    /// recurrent weight, read once when weights are bound instead of sliced at every step.
+    Slice {
+        /// The sliced parameter.
+        source: ParamId,
+        /// The sliced axis.
+        axis: usize,
+        /// First index.
+        start: u64,
+        /// One past the last index.
+        end: u64,
+    },
 }
 
 impl Derivation {
@@ -451,6 +463,7 @@ impl Derivation {
                 v.extend([*scale, *shift, *mean, *var]);
                 v
             }
+            Derivation::Slice { source, .. } => vec![*source],
         }
     }
 }

@@ -23,6 +23,9 @@
 //!   remain. Only when the result's type is exactly the node's output type: a neutral
 //!   operand that broadcasts `x` to a bigger shape is kept.
 //! - `fold/neg_neg`: `−(−x)` is `x`.
+//! - `fold/weight_slice`: a `slice` of a learned parameter (a gate block of the built-in
+//!   GRU's fused weight, sliced at every step) is a derived parameter
+//!   ([`crate::ir::graph::Derivation::Slice`]), cut once when weights are bound.
 //!
 //! Why the identities are safe: `x − 0`, `x · 1`, `x / 1` and `−(−x)` are exact in IEEE
 //! arithmetic for every `x`, infinities and NaN included, and so is `x + 0` except that
@@ -77,6 +80,8 @@ enum Rewrite {
     Value(ValueRef),
     /// The same op on fewer inputs.
     Inputs(Vec<ValueRef>),
+    /// A new derived parameter of the node's output type, named after its source.
+    Derived(String, crate::ir::graph::Derivation),
 }
 
 /// One sweep over `r` in topological order, rewriting each node some rule applies to.
@@ -88,7 +93,9 @@ fn fold_in(r: &mut Region, params: &mut Vec<Param>, log: &mut RewriteLog) {
         let Some((rule, rw)) = rewrite_of(r, params, id) else {
             continue;
         };
-        if u32::try_from(params.len() + 1).is_err() && matches!(rw, Rewrite::Param(_)) {
+        if u32::try_from(params.len() + 1).is_err()
+            && matches!(rw, Rewrite::Param(_) | Rewrite::Derived(..))
+        {
             continue;
         }
         if !log.rewrite("fold", rule) {
@@ -114,7 +121,47 @@ fn rewrite_of(r: &Region, params: &[Param], id: NodeId) -> Option<(&'static str,
     if let Some(rw) = identity(r, params, &node.op, &inputs, out) {
         return Some(rw);
     }
-    param_fold(r, params, &node.op, &inputs, out).map(|v| ("param", Rewrite::Param(v)))
+    if let Some(v) = param_fold(r, params, &node.op, &inputs, out) {
+        return Some(("param", Rewrite::Param(v)));
+    }
+    weight_slice(r, params, &node.op, &inputs)
+}
+
+/// `fold/weight_slice`: a `slice` of a stored (learned) parameter is a derived parameter,
+/// computed once when weights are bound rather than copied by every run (and every step
+/// of a loop: the gate blocks of the built-in GRU's fused weight).
+fn weight_slice(
+    r: &Region,
+    params: &[Param],
+    op: &Op,
+    inputs: &[ValueRef],
+) -> Option<(&'static str, Rewrite)> {
+    let Op::Slice { axis, start, end } = op else {
+        return None;
+    };
+    let [v] = inputs else {
+        return None;
+    };
+    let Op::Param(source) = r.node(v.node).op else {
+        return None;
+    };
+    let p = params.get(source.0 as usize)?;
+    if !matches!(p.kind, ParamKind::Trainable | ParamKind::Buffer) {
+        return None;
+    }
+    let name = format!("{}/slice{axis}.{start}-{end}", p.name);
+    Some((
+        "weight_slice",
+        Rewrite::Derived(
+            name,
+            crate::ir::graph::Derivation::Slice {
+                source,
+                axis: *axis,
+                start: *start,
+                end: *end,
+            },
+        ),
+    ))
 }
 
 /// The value of `v` when it is a `fill`, with its type.
@@ -440,6 +487,23 @@ fn apply(r: &mut Region, params: &mut Vec<Param>, id: NodeId, rw: Rewrite) {
                 kind: ParamKind::Fixed,
                 init: Some(values),
                 derived: None,
+                span: node.span,
+            };
+            let Some(pid): Option<ParamId> = push_param(params, p) else {
+                return;
+            };
+            let Some(n) = param_node(r, params, pid, node.scope) else {
+                return;
+            };
+            Region::value(n)
+        }
+        Rewrite::Derived(base, how) => {
+            let p = Param {
+                name: unique_param_name(params, &base),
+                ty: out,
+                kind: ParamKind::Derived,
+                init: None,
+                derived: Some(how),
                 span: node.span,
             };
             let Some(pid): Option<ParamId> = push_param(params, p) else {

@@ -27,6 +27,15 @@ pub fn derive<'d>(
         }
     };
     let out_len = usize::try_from(graph.param_elements(id).unwrap_or(0)).unwrap_or(0);
+    if let Derivation::Slice {
+        source,
+        axis,
+        start,
+        end,
+    } = how
+    {
+        return slice(graph, *source, *axis, *start, *end, out_len, get);
+    }
     let channels =
         p.ty.shape
             .dims()
@@ -87,5 +96,130 @@ pub fn derive<'d>(
                 })
                 .collect())
         }
+        Derivation::Slice { .. } => Err("a slice is derived above".into()),
+    }
+}
+
+/// Indices `start..end` of `axis` of stored parameter `source` (row-major), which must give
+/// `out_len` values.
+fn slice<'d>(
+    graph: &Graph,
+    source: ParamId,
+    axis: usize,
+    start: u64,
+    end: u64,
+    out_len: usize,
+    get: impl Fn(ParamId, Option<usize>) -> Result<&'d [f32], String>,
+) -> Result<Vec<f32>, String> {
+    let p = graph.param(source);
+    let dims: Vec<usize> =
+        p.ty.shape
+            .dims()
+            .iter()
+            .map(|d| d.known().and_then(|k| usize::try_from(k).ok()))
+            .collect::<Option<_>>()
+            .ok_or_else(|| format!("`{}` has a symbolic shape", p.name))?;
+    let len = dims.get(axis).copied().unwrap_or(0);
+    let (start, end) = (
+        usize::try_from(start).unwrap_or(usize::MAX),
+        usize::try_from(end).unwrap_or(usize::MAX),
+    );
+    if axis >= dims.len() || start > end || end > len {
+        return Err(format!(
+            "`{}` has no slice {start}..{end} on axis {axis}",
+            p.name
+        ));
+    }
+    let data = get(source, Some(dims.iter().product()))?;
+    let inner: usize = dims[axis + 1..].iter().product();
+    let outer: usize = dims[..axis].iter().product();
+    let mut out = Vec::with_capacity(out_len);
+    for o in 0..outer {
+        let base = o * len * inner;
+        out.extend_from_slice(&data[base + start * inner..base + end * inner]);
+    }
+    if out.len() != out_len {
+        return Err(format!("a slice of `{}` of the wrong size", p.name));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostics::Span;
+    use crate::ir::graph::Param;
+    use crate::ir::shape::{DType, Dim, TensorType};
+
+    fn param(name: &str, dims: &[u64], kind: ParamKind, derived: Option<Derivation>) -> Param {
+        Param {
+            name: name.into(),
+            ty: TensorType::new(DType::F32, dims.iter().map(|d| Dim::Known(*d)).collect()),
+            kind,
+            init: None,
+            derived,
+            span: Span::default(),
+        }
+    }
+
+    #[test]
+    fn slices_of_any_axis_and_folded_batch_norms() {
+        let mut g = Graph::new("t", None, Span::default());
+        let w = g.add_param(param("w", &[2, 3], ParamKind::Trainable, None));
+        let cols = g.add_param(param(
+            "w/cols",
+            &[2, 2],
+            ParamKind::Derived,
+            Some(Derivation::Slice {
+                source: w,
+                axis: 1,
+                start: 1,
+                end: 3,
+            }),
+        ));
+        let rows = g.add_param(param(
+            "w/rows",
+            &[1, 3],
+            ParamKind::Derived,
+            Some(Derivation::Slice {
+                source: w,
+                axis: 0,
+                start: 1,
+                end: 2,
+            }),
+        ));
+        let scale = g.add_param(param("s", &[2], ParamKind::Trainable, None));
+        let var = g.add_param(param("v", &[2], ParamKind::Buffer, None));
+        let folded = g.add_param(param(
+            "w/folded",
+            &[2, 3],
+            ParamKind::Derived,
+            Some(Derivation::FoldedWeight {
+                weight: w,
+                scale,
+                var,
+                eps: 0.0,
+            }),
+        ));
+        let values: [&[f32]; 3] = [&[0., 1., 2., 3., 4., 5.], &[2., 3.], &[1., 4.]];
+        let data = |p: ParamId| -> Option<&'static [f32]> {
+            match p.0 {
+                0 => Some(values[0]),
+                3 => Some(values[1]),
+                4 => Some(values[2]),
+                _ => None,
+            }
+        };
+        assert_eq!(derive(&g, cols, &data), Ok(vec![1., 2., 4., 5.]));
+        assert_eq!(derive(&g, rows, &data), Ok(vec![3., 4., 5.]));
+        // k = scale / sqrt(var) = [2/1, 3/2]: each row scaled by its channel's k.
+        assert_eq!(
+            derive(&g, folded, &data),
+            Ok(vec![0., 2., 4., 4.5, 6., 7.5])
+        );
+        assert!(
+            derive(&g, w, &data).is_err(),
+            "a stored parameter is not derived"
+        );
     }
 }

@@ -270,7 +270,8 @@ fn collect_roles(region: &Region, gates: Option<usize>, roles: &mut BTreeMap<Par
 
 /// Gives the sources of derived parameters the roles they had before the passes read them
 /// through a derivation: a folded layer's weight keeps the folded weight's role, batch
-/// norm's scale and variance are ones, its shift, mean and the layer's bias zeros. So the
+/// norm's scale and variance are ones, its shift, mean and the layer's bias zeros; a sliced
+/// weight keeps its slice's role. So the
 /// weights an optimised net expects are exactly the unoptimised net's.
 fn derived_roles(graph: &Graph, roles: &mut BTreeMap<ParamId, Role>) {
     for (i, p) in graph.params.iter().enumerate() {
@@ -303,6 +304,12 @@ fn derived_roles(graph: &Graph, roles: &mut BTreeMap<ParamId, Role>) {
                 }
                 roles.entry(*scale).or_insert(Role::Ones);
                 roles.entry(*var).or_insert(Role::Ones);
+            }
+            // A slice is read as its source was (a gate block of a recurrent weight).
+            Derivation::Slice { source, .. } => {
+                if let Some(role) = own {
+                    roles.entry(*source).or_insert(role);
+                }
             }
         }
     }
