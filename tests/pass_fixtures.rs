@@ -213,6 +213,21 @@ fn kernels_and_arena_bytes_before_and_after_the_passes() {
         assert!(after.1 as f64 <= 1.1 * after.2 as f64, "{file}: {after:?}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+    // The built-in GRU (whose sizes stay symbolic): 18 kernels a step before, 5 after.
+    for (passes, kernels) in [("none", 20), ("all", 7)] {
+        let j: serde_json::Value = serde_json::from_str(&netc(&[
+            "compile",
+            "nets/gru.net",
+            "--net",
+            "gru",
+            "--format",
+            "json",
+            "--passes",
+            passes,
+        ]))
+        .expect("JSON");
+        assert_eq!(j["totals"]["kernels"], kernels, "gru --passes {passes}");
+    }
 }
 
 /// `netc compile --emit plan` lists values with their concat slices, and refuses a net
