@@ -136,7 +136,7 @@ pub fn run(args: &CompileArgs) -> i32 {
                 None => {
                     eprintln!(
                         "error: --emit plan: the activation sizes are not known (a size other \
-                         than the batch `N` is symbolic)"
+                         than the batch `N` is symbolic) or overflow 64 bits"
                     );
                     return 2;
                 }
