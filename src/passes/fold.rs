@@ -481,38 +481,35 @@ fn apply(r: &mut Region, params: &mut Vec<Param>, id: NodeId, rw: Rewrite) {
         }
         Rewrite::Param(values) => {
             let name = unique_param_name(params, &format!("{}/folded", node.name));
+            let (kind, init, derived) = (ParamKind::Fixed, Some(values), None);
             let p = Param {
                 name,
                 ty: out,
-                kind: ParamKind::Fixed,
-                init: Some(values),
-                derived: None,
+                kind,
+                init,
+                derived,
                 span: node.span,
             };
-            let Some(pid): Option<ParamId> = push_param(params, p) else {
+            let Some(v) = add_param(r, params, p, node.scope) else {
                 return;
             };
-            let Some(n) = param_node(r, params, pid, node.scope) else {
-                return;
-            };
-            Region::value(n)
+            v
         }
         Rewrite::Derived(base, how) => {
+            let name = unique_param_name(params, &base);
+            let (kind, init, derived) = (ParamKind::Derived, None, Some(how));
             let p = Param {
-                name: unique_param_name(params, &base),
+                name,
                 ty: out,
-                kind: ParamKind::Derived,
-                init: None,
-                derived: Some(how),
+                kind,
+                init,
+                derived,
                 span: node.span,
             };
-            let Some(pid): Option<ParamId> = push_param(params, p) else {
+            let Some(v) = add_param(r, params, p, node.scope) else {
                 return;
             };
-            let Some(n) = param_node(r, params, pid, node.scope) else {
-                return;
-            };
-            Region::value(n)
+            v
         }
         Rewrite::Inputs(inputs) => {
             let same = Node {
@@ -532,3 +529,15 @@ fn apply(r: &mut Region, params: &mut Vec<Param>, id: NodeId, rw: Rewrite) {
 #[cfg(test)]
 #[path = "fold_tests.rs"]
 mod tests;
+
+/// Adds `p` to the table and a `Param` node reading it to `r`; `None` (nothing added to
+/// `r`) when the table is full.
+fn add_param(
+    r: &mut Region,
+    params: &mut Vec<Param>,
+    p: Param,
+    scope: crate::ir::graph::ScopeId,
+) -> Option<ValueRef> {
+    let pid: ParamId = push_param(params, p)?;
+    param_node(r, params, pid, scope).map(Region::value)
+}
