@@ -19,9 +19,9 @@
 //!
 //! Reported ([`MemoryPlan`]): `planned_peak_bytes` (the arena's size),
 //! `unplanned_bytes` (every value in its own buffer) and `lower_bound_bytes` (the largest
-//! total size of the buffers live at one step: no placement can do better under this
-//! schedule and these sharing choices). Always `lower_bound <= planned <= unplanned` up to
-//! alignment. A loop or a fused group counts as one op: its inputs and outputs are
+//! total size of the buffers that must be alive at once whatever the schedule: no order
+//! and no placement of these buffers can do better; see [`must_live_bound`]). Always
+//! `lower_bound <= planned <= unplanned` up to alignment. A loop or a fused group counts as one op: its inputs and outputs are
 //! planned, the temporaries inside its body are not.
 
 use crate::ir::graph::{Region, ValueRef};
@@ -255,7 +255,11 @@ pub fn plan_with(
             }
         }
     }
-    let lower_bound = lower_bound(&buffers, end_of_schedule)?;
+    let lower_bound = must_live_bound(r, &order, &step, &buffer_of, &buffers)?;
+    debug_assert!(
+        live_set_max(&buffers, end_of_schedule).is_some_and(|m| lower_bound <= m),
+        "the schedule-independent bound exceeds what this schedule keeps alive"
+    );
     let (planned, offsets) = place(&buffers)?;
     let mut locations = BTreeMap::new();
     for (v, b) in &buffer_of {
@@ -388,8 +392,75 @@ fn first_byte(loc: &Location) -> u64 {
     offset
 }
 
-/// The largest total size of buffers live at one step.
-fn lower_bound(buffers: &[Buffer], steps: usize) -> Option<u64> {
+/// The lower bound on the arena of any schedule and any placement of these buffers: the
+/// largest total size of the buffers that must be alive while some node runs, whatever the
+/// order. While node `n` runs, a buffer must be alive when `n` writes one of its values, or
+/// when one of its values is computed by an ancestor of `n` and one of its values is read by
+/// `n` or a descendant of `n` (or is a net output): every topological order runs the
+/// ancestor before `n` and the reader after it, and a buffer is alive from its first value's
+/// definition to its last read.
+fn must_live_bound(
+    r: &Region,
+    order: &[crate::ir::graph::NodeId],
+    step: &BTreeMap<crate::ir::graph::NodeId, usize>,
+    buffer_of: &BTreeMap<ValueRef, usize>,
+    buffers: &[Buffer],
+) -> Option<u64> {
+    let n = order.len();
+    let words = n.div_ceil(64);
+    // ancestors[s]: the steps of the ancestors of step `s`, as a bit set.
+    let mut ancestors: Vec<Vec<u64>> = vec![vec![0; words]; n];
+    for (s, id) in order.iter().enumerate() {
+        for v in r.inputs_of(*id) {
+            let p = *step.get(&v.node)?;
+            if p >= s {
+                return None;
+            }
+            let (before, from) = ancestors.split_at_mut(s);
+            for (w, bits) in from[0].iter_mut().zip(&before[p]) {
+                *w |= bits;
+            }
+            from[0][p / 64] |= 1 << (p % 64);
+        }
+    }
+    let is_ancestor = |a: usize, of: usize| (ancestors[of][a / 64] >> (a % 64)) & 1 == 1;
+    let mut defs: Vec<Vec<usize>> = vec![Vec::new(); buffers.len()];
+    let mut reads: Vec<Vec<usize>> = vec![Vec::new(); buffers.len()];
+    let mut output = vec![false; buffers.len()];
+    for (v, b) in buffer_of {
+        defs[*b].push(*step.get(&v.node)?);
+    }
+    for (s, id) in order.iter().enumerate() {
+        for v in r.inputs_of(*id) {
+            if let Some(b) = buffer_of.get(&v) {
+                reads[*b].push(s);
+            }
+        }
+    }
+    for o in &r.outputs {
+        if let Some(b) = buffer_of.get(&o.value) {
+            output[*b] = true;
+        }
+    }
+    let mut best: u64 = 0;
+    for s in 0..n {
+        let mut total: u64 = 0;
+        for (b, buf) in buffers.iter().enumerate() {
+            let written = defs[b].contains(&s);
+            let before = defs[b].iter().any(|d| is_ancestor(*d, s));
+            let after = output[b] || reads[b].iter().any(|q| *q == s || is_ancestor(s, *q));
+            if written || (before && after) {
+                total = total.checked_add(buf.size)?;
+            }
+        }
+        best = best.max(total);
+    }
+    Some(best)
+}
+
+/// The largest total size of buffers live at one step of this schedule (at least
+/// [`must_live_bound`]).
+fn live_set_max(buffers: &[Buffer], steps: usize) -> Option<u64> {
     // A sweep: add each buffer's size at its start, take it away after its end.
     let mut delta: Vec<i128> = vec![0; steps + 2];
     for b in buffers {
@@ -591,7 +662,7 @@ mod tests {
     #[test]
     fn a_chain_needs_two_buffers_at_a_time() {
         let bufs = [buf(10, 0, 1), buf(10, 1, 2), buf(10, 2, 3), buf(4, 3, 4)];
-        assert_eq!(lower_bound(&bufs, 5), Some(20 * ALIGN));
+        assert_eq!(live_set_max(&bufs, 5), Some(20 * ALIGN));
         assert_eq!(place(&bufs).map(|p| p.0), Some(20 * ALIGN));
     }
 
@@ -611,7 +682,7 @@ mod tests {
             },
         ];
         assert_eq!(place(&bufs), Some((138, vec![0, 128])));
-        assert_eq!(lower_bound(&bufs, 2), Some(110));
+        assert_eq!(live_set_max(&bufs, 2), Some(110));
     }
 
     #[test]
@@ -625,7 +696,7 @@ mod tests {
             buf(2, 0, 6),
         ];
         let peak = place(&bufs).expect("fits").0;
-        let lb = lower_bound(&bufs, 7).expect("fits");
+        let lb = live_set_max(&bufs, 7).expect("fits");
         assert!(
             lb <= peak && peak <= bufs.iter().map(|b| b.size).sum(),
             "{lb} {peak}"
