@@ -84,7 +84,7 @@
 //!
 //! # Text form
 //!
-//! [`print`] writes the IR with stable names: values `%0, %1, …` in topological order,
+//! [`mod@print`] writes the IR with stable names: values `%0, %1, …` in topological order,
 //! multi-output nodes `%k:n` with outputs `%k#i`, parameters `@name`, and each line's
 //! layer name and source position:
 //!

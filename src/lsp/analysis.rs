@@ -1,6 +1,6 @@
 //! One check of one document: the same pipeline as `netc check` (load with imports, parse,
 //! resolve) with the editor's unsaved buffers standing in for the files on disk
-//! ([`analyse`]), then shape inference through [`facts`](super::facts)
+//! ([`analyse`]), then shape inference through [`super::facts`]
 //! ([`Analysis::with_shapes`], which the checker runs on a thread of its own).
 //!
 //! A check never takes the server down: it runs under `catch_unwind`, so a bug in any stage

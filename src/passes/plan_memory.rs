@@ -20,7 +20,7 @@
 //! Reported ([`MemoryPlan`]): `planned_peak_bytes` (the arena's size),
 //! `unplanned_bytes` (every value in its own buffer) and `lower_bound_bytes` (the largest
 //! total size of the buffers that must be alive at once whatever the schedule: no order
-//! and no placement of these buffers can do better; see [`must_live_bound`]). Always
+//! and no placement of these buffers can do better; see `must_live_bound`). Always
 //! `lower_bound <= planned <= unplanned` up to alignment. A loop or a fused group counts as one op: its inputs and outputs are
 //! planned, the temporaries inside its body are not.
 

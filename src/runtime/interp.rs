@@ -1,7 +1,7 @@
 //! The reference interpreter: runs a compiled net's IR on concrete tensors, node by node,
 //! in the region's topological order. It is the oracle that later passes and the JIT are
 //! tested against, so it favours being plainly correct over being fast: every op is one
-//! arm of one exhaustive `match` ([`Interpreter::eval_node`]) that calls the op's reference
+//! arm of one exhaustive `match` (`Interpreter::eval_node`) that calls the op's reference
 //! kernel in [`super::kernels`], whose docs give its formula.
 //!
 //! **Checks.** Before running, the inputs are matched against the declarations and the

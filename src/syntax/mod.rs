@@ -1,4 +1,4 @@
-//! The front end: `.net` text → AST ([`parser`]), canonical printing ([`print`]), the
+//! The front end: `.net` text → AST ([`parser`]), canonical printing ([`mod@print`]), the
 //! catalogue of built-in layers ([`builtins`]), and name resolution with the checks that need
 //! no shapes ([`resolve`]).
 

@@ -1,9 +1,9 @@
-//! Lowering: elaborates one net of a checked [`Program`] into an [`ir::Graph`].
+//! Lowering: elaborates one net of a checked [`Program`] into an [`ir::graph::Graph`](crate::ir::graph::Graph).
 //!
 //! Everything static is evaluated here: net parameters and their defaults, block
 //! arguments, `if` conditions, `repeat` counts, constants and `in.channels`-style
 //! properties. Blocks are inlined under hierarchical names, repeats expanded, and
-//! recurrences become [`Op::Loop`](crate::ir::op::Op::Loop) regions. Because static
+//! recurrences become [`Op::Loop`] regions. Because static
 //! properties need shapes, each node's output types are inferred
 //! ([`infer_shapes::infer`](super::infer_shapes::infer)) as soon as it is built, and shape
 //! errors are reported at the layer that caused them, with the block call chain.
