@@ -328,3 +328,19 @@ fn regression_nested_concat_of_a_multi_output_group() {
 ";
     agrees(src, 3).unwrap_or_else(|why| panic!("{why}\n{src}"));
 }
+
+/// Found by this test: two convolutions reading one map, multiplied and added. Fusing the
+/// product into one convolution's group and the sum into the other's would make the two
+/// groups read each other (a cycle between groups, not between ops).
+#[test]
+fn regression_groups_must_not_read_each_other() {
+    let src = "net random(x: f32[N, 3, 6, 6]) -> (o0, o1) {
+    v1 = x -> relu
+    v2 = v1 -> conv(5, kernel: 3, pad: same)
+    v3 = v1 -> conv(5, kernel: 3, pad: same)
+    o0 = mul(v3, v2)
+    o1 = add(v2, v3)
+}
+";
+    agrees(src, 5).unwrap_or_else(|why| panic!("{why}\n{src}"));
+}

@@ -490,6 +490,7 @@ fn computes(region: &Region, v: ValueRef) -> bool {
         | Op::MatMul
         | Op::Embed
         | Op::Flatten
+        | Op::FlattenChannelsLast
         | Op::Reshape { .. }
         | Op::Concat { .. }
         | Op::Slice { .. }

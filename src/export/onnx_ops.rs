@@ -417,7 +417,7 @@ impl Exporter<'_> {
             Op::Loop(lp) => {
                 self.emit_loop(region, id, lp, &ins, rn)?;
             }
-            Op::Group(_) | Op::Relayout { .. } => {
+            Op::Group(_) | Op::Relayout { .. } | Op::FlattenChannelsLast => {
                 return Err(unsupported(
                     "an op of the optimised IR (export the net before optimisation)",
                 ));

@@ -430,6 +430,15 @@ pub enum Derivation {
         /// Its epsilon.
         eps: f64,
     },
+    /// A dense weight `[U, C·H·W]` whose columns, in `(c, h, w)` order, are put in
+    /// `(h, w, c)` order: `w'[u, (h·W + w)·C + c] = w[u, (c·H + h)·W + w]`, for a dense
+    /// layer reading a channels-last flatten instead of an NCHW one.
+    ChannelsLastColumns {
+        /// The dense layer's weight.
+        source: ParamId,
+        /// `C`, `H` and `W` of the flattened map.
+        map: [u64; 3],
+    },
     /// Indices `start..end` of `axis` of a stored parameter: one gate's rows of a fused
     /// recurrent weight, read once when weights are bound instead of sliced at every step.
     Slice {
@@ -463,7 +472,9 @@ impl Derivation {
                 v.extend([*scale, *shift, *mean, *var]);
                 v
             }
-            Derivation::Slice { source, .. } => vec![*source],
+            Derivation::Slice { source, .. } | Derivation::ChannelsLastColumns { source, .. } => {
+                vec![*source]
+            }
         }
     }
 }

@@ -72,6 +72,11 @@ pub enum Op {
     Embed,
     /// `[N, d1, d2, …]` → `[N, d1·d2·…]`.
     Flatten,
+    /// `[N, C, H, W]` → `[N, H·W·C]` in channels-last order: element `(n, c, h, w)` goes to
+    /// `(n, (h·W + w)·C + c)`. Set by [`crate::passes::layout`] in place of a conversion and
+    /// a `flatten` before a dense layer, whose weight columns it permutes to match: on an
+    /// NHWC value it is a view.
+    FlattenChannelsLast,
     /// Reinterprets the input with `shape` (same number of elements).
     Reshape {
         /// The full output shape, batch axis included.
@@ -349,6 +354,7 @@ impl Op {
             Op::MatMul => "matmul",
             Op::Embed => "embed",
             Op::Flatten => "flatten",
+            Op::FlattenChannelsLast => "flatten_channels_last",
             Op::Reshape { .. } => "reshape",
             Op::Concat { .. } => "concat",
             Op::Slice { .. } => "slice",
@@ -394,6 +400,7 @@ impl Op {
             | Op::MatMul
             | Op::Embed
             | Op::Flatten
+            | Op::FlattenChannelsLast
             | Op::Reshape { .. }
             | Op::Concat { .. }
             | Op::Slice { .. }
@@ -503,6 +510,7 @@ impl Op {
             | Op::MatMul
             | Op::Embed
             | Op::Flatten
+            | Op::FlattenChannelsLast
             | Op::Add
             | Op::Sub
             | Op::Mul
@@ -566,6 +574,7 @@ impl Op {
             | Op::BatchNorm { .. }
             | Op::Embed
             | Op::Flatten
+            | Op::FlattenChannelsLast
             | Op::Reshape { .. }
             | Op::Concat { .. }
             | Op::Slice { .. }
@@ -611,6 +620,7 @@ impl Op {
             | Op::Lrn { .. }
             | Op::BatchNorm { .. }
             | Op::Flatten
+            | Op::FlattenChannelsLast
             | Op::Reshape { .. }
             | Op::Slice { .. }
             | Op::Add

@@ -179,6 +179,7 @@ fn region(g: &Graph, r: &Region, path: &str, errs: &mut Vec<String>) {
             | Op::MatMul
             | Op::Embed
             | Op::Flatten
+            | Op::FlattenChannelsLast
             | Op::Reshape { .. }
             | Op::Concat { .. }
             | Op::Slice { .. }

@@ -85,6 +85,7 @@ fn writes_fresh(op: &Op) -> bool {
         | Op::Param(_)
         | Op::Fill { .. }
         | Op::Flatten
+        | Op::FlattenChannelsLast
         | Op::Reshape { .. }
         | Op::Slice { .. }
         | Op::Dropout { .. } => false,

@@ -50,6 +50,7 @@ fn mergeable(op: &Op) -> bool {
         | Op::MatMul
         | Op::Embed
         | Op::Flatten
+        | Op::FlattenChannelsLast
         | Op::Reshape { .. }
         | Op::Concat { .. }
         | Op::Slice { .. }

@@ -36,7 +36,7 @@
 use super::pipeline::{for_each_step_region, Pass, RewriteLog};
 use crate::diagnostics::Diagnostics;
 use crate::ir::graph::{Graph, Node, NodeId, Output, Region, ValueRef};
-use crate::ir::op::{Group, GroupKind, Op, Pool2d};
+use crate::ir::op::{Group, GroupKind, Layout, Op, Pool2d};
 use crate::ir::shape::{DType, Dim};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -95,6 +95,7 @@ fn class(node: &Node) -> Class {
         | Op::Lrn { .. }
         | Op::Embed
         | Op::Flatten
+        | Op::FlattenChannelsLast
         | Op::Reshape { .. }
         | Op::Concat { .. }
         | Op::Softmax { .. }
@@ -146,15 +147,10 @@ impl Clusters<'_> {
         k
     }
 
-    /// Whether the union of `members` would be on a cycle: some path leaves the set and
-    /// comes back into it.
+    /// Whether the union of `members` would be on a cycle once every cluster is one node:
+    /// some path leaves the set and comes back into it, where a path may also step from a
+    /// node to any other member of that node's cluster (they will be one group).
     fn would_cycle(&self, members: &BTreeSet<NodeId>) -> bool {
-        let last = members
-            .iter()
-            .filter_map(|m| self.pos.get(m))
-            .max()
-            .copied()
-            .unwrap_or(0);
         let mut stack: Vec<NodeId> = Vec::new();
         let mut seen: BTreeSet<NodeId> = BTreeSet::new();
         for m in members {
@@ -165,11 +161,11 @@ impl Clusters<'_> {
             }
         }
         while let Some(n) = stack.pop() {
-            // Nodes after the set's last member cannot lead back into it.
-            if self.pos.get(&n).is_none_or(|p| *p > last) {
-                continue;
+            let mut next = self.r.users_of(n);
+            if let Some(c) = self.cluster_of(n) {
+                next.extend(c.members.iter().copied());
             }
-            for u in self.r.users_of(n) {
+            for u in next {
                 if members.contains(&u) {
                     return true;
                 }
@@ -508,6 +504,10 @@ pub fn kernels(r: &Region) -> usize {
             | Op::Dropout { .. }
             | Op::Concat { in_place: true, .. } => 0,
             Op::Loop(l) => kernels(&l.body),
+            // A view of an NHWC value; a copy of any other.
+            Op::FlattenChannelsLast => {
+                usize::from(r.inputs_of(id).first().map(|v| r.layout(*v)) != Some(Layout::Nhwc))
+            }
             Op::Conv2d(_)
             | Op::MaxPool2d(_)
             | Op::AvgPool2d(_)

@@ -358,6 +358,16 @@ pub fn infer(
             let d = Dim::from_poly(rest).ok_or(ShapeError::Overflow)?;
             one(TensorType::new(x.dtype, vec![x.shape.0[0].clone(), d]))
         }
+        Op::FlattenChannelsLast => {
+            arity(inputs, 1)?;
+            let x = inputs[0];
+            if x.shape.rank() != 4 {
+                return Err(ShapeError::ParamShape { input: 0 });
+            }
+            let rest = product(&x.shape.0[1..]).ok_or(ShapeError::Overflow)?;
+            let d = Dim::from_poly(rest).ok_or(ShapeError::Overflow)?;
+            one(TensorType::new(x.dtype, vec![x.shape.0[0].clone(), d]))
+        }
         Op::Reshape { shape } => {
             arity(inputs, 1)?;
             let x = inputs[0];

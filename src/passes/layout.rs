@@ -21,9 +21,11 @@
 //! - everything else (`flatten`, `reshape`, dense layers, loops, …), the net's inputs and
 //!   the net's outputs are NCHW: the declared order, that of `.npy` files and of ONNX.
 //!
-//! A conversion is inserted once per value and layout, on the edges that need it: one at
-//! the image input and one before `flatten` (none when the flattened map is 1x1, as after
-//! a global pool) — two at most per CNN. Values with one channel or a 1x1 map have the
+//! A conversion is inserted once per value and layout, on the edges that need it: at the
+//! image input, and before net outputs and other NCHW readers. A `flatten` read only by a
+//! dense layer needs none (rule `layout/flatten`): it becomes `flatten_channels_last`, a
+//! view of the NHWC map, and the dense weight a derived parameter with its columns
+//! permuted to `(h, w, c)` order — one conversion per CNN. Values with one channel or a 1x1 map have the
 //! same bytes in both layouts, so they need none and keep NCHW. The inputs of an
 //! in-place concat take the concat's layout (they are slices of its buffer).
 //!
@@ -31,9 +33,11 @@
 //! W]` semantics and `relayout` is the identity on values, so no result changes; the
 //! memory plan and the arena executor place each value in its layout.
 
-use super::pipeline::{for_each_step_region, Pass, RewriteLog};
+use super::pipeline::{
+    for_each_step_region, param_node, push_param, unique_param_name, Pass, RewriteLog,
+};
 use crate::diagnostics::Diagnostics;
-use crate::ir::graph::{Graph, Node, NodeId, Region, ValueRef};
+use crate::ir::graph::{Derivation, Graph, Node, NodeId, Param, ParamKind, Region, ValueRef};
 use crate::ir::op::{GroupKind, Layout, Op};
 use crate::ir::shape::Dim;
 use std::collections::BTreeMap;
@@ -51,7 +55,8 @@ impl Pass for ChooseLayout {
     }
 
     fn run(&self, graph: &mut Graph, log: &mut RewriteLog) -> Result<(), Diagnostics> {
-        for_each_step_region(&mut graph.body, &mut |r| layout_region(r, log));
+        let Graph { body, params, .. } = graph;
+        for_each_step_region(body, &mut |r| layout_region(r, params, log));
         Ok(())
     }
 }
@@ -77,7 +82,8 @@ fn role(node: &Node) -> Role {
         | Op::Lrn { .. }
         | Op::BatchNorm { .. }
         | Op::GlobalAvgPool
-        | Op::GlobalMaxPool => Role::Spatial,
+        | Op::GlobalMaxPool
+        | Op::FlattenChannelsLast => Role::Spatial,
         Op::Group(g) => match g.kind {
             GroupKind::Pool => Role::Spatial,
             GroupKind::Contraction => {
@@ -137,7 +143,7 @@ fn activation(r: &Region, v: ValueRef) -> bool {
     !matches!(r.node(v.node).op, Op::Param(_) | Op::Fill { .. })
 }
 
-fn layout_region(r: &mut Region, log: &mut RewriteLog) {
+fn layout_region(r: &mut Region, params: &mut Vec<Param>, log: &mut RewriteLog) {
     let order = r.topo_order();
     // 1. The layout of every value that matters.
     let mut chosen: BTreeMap<ValueRef, Layout> = BTreeMap::new();
@@ -196,9 +202,21 @@ fn layout_region(r: &mut Region, log: &mut RewriteLog) {
     if chosen.is_empty() || !log.rewrite("layout", "nhwc") {
         return;
     }
+    r.layouts = chosen.clone();
+    // A flatten of an NHWC map read only by a dense layer reads the map in its own order
+    // (a view), and the dense layer's weight columns are permuted to match, instead of a
+    // conversion back to NCHW.
+    for &id in &order {
+        if r.contains(id) && matches!(r.node(id).op, Op::Flatten) {
+            flatten_channels_last(r, params, id, log);
+        }
+    }
     // 2. What each reader wants: (reader, port, value, layout).
     let mut wants: Vec<(NodeId, u32, ValueRef, Layout)> = Vec::new();
     for &id in &order {
+        if !r.contains(id) {
+            continue;
+        }
         let node = r.node(id);
         if matches!(node.op, Op::Concat { in_place: true, .. }) {
             continue;
@@ -224,7 +242,6 @@ fn layout_region(r: &mut Region, log: &mut RewriteLog) {
             }
         }
     }
-    r.layouts = chosen.clone();
     // 3. One conversion per value and layout.
     let mut converted: BTreeMap<(ValueRef, Layout), ValueRef> = BTreeMap::new();
     let mut convert = |r: &mut Region, v: ValueRef, to: Layout, log: &mut RewriteLog| {
@@ -270,4 +287,115 @@ fn name_of(n: &Node) -> &str {
     } else {
         &n.name
     }
+}
+
+/// Rewrites `flatten(v) -> dense(…, w)` (`v` NHWC, the flatten read by that dense layer
+/// alone, directly or as the input of its fused group) into
+/// `flatten_channels_last(v) -> dense(…, w')` with `w'` the derived
+/// [`Derivation::ChannelsLastColumns`] of `w` (rule `layout/flatten`).
+fn flatten_channels_last(
+    r: &mut Region,
+    params: &mut Vec<Param>,
+    id: NodeId,
+    log: &mut RewriteLog,
+) {
+    let Some(&v) = r.inputs_of(id).first() else {
+        return;
+    };
+    let dims = r.ty(v).shape.dims().to_vec();
+    let known: Option<Vec<u64>> = dims
+        .get(1..)
+        .and_then(|d| d.iter().map(Dim::known).collect());
+    let (Some([c, h, w]), Layout::Nhwc) = (
+        known.and_then(|k| <[u64; 3]>::try_from(k).ok()),
+        r.layout(v),
+    ) else {
+        return;
+    };
+    let out = Region::value(id);
+    let users = r.users_of(id);
+    let [user] = users.as_slice() else {
+        return;
+    };
+    if r.outputs.iter().any(|o| o.value == out)
+        || r.inputs_of(*user).iter().filter(|x| **x == out).count() != 1
+    {
+        return;
+    }
+    // The weight's Param node: in the region (a plain dense) or in the group's body.
+    let user = *user;
+    let weight_of =
+        |region: &Region, dense: NodeId| -> Option<(NodeId, crate::ir::graph::ParamId)> {
+            let ins = region.inputs_of(dense);
+            let wv = ins.get(1)?;
+            match region.node(wv.node).op {
+                Op::Param(p) if region.users_of(wv.node) == [dense] => Some((wv.node, p)),
+                _ => None,
+            }
+        };
+    let target = match &r.node(user).op {
+        Op::Dense if r.inputs_of(user).first() == Some(&out) => {
+            weight_of(r, user).map(|(n, p)| (None, n, p))
+        }
+        Op::Group(g) => {
+            let port = r.inputs_of(user).iter().position(|x| *x == out);
+            let input = port.and_then(|k| g.body.inputs.get(k).copied());
+            input.and_then(|inp| {
+                let readers = g.body.users_of(inp);
+                let [dense] = readers.as_slice() else {
+                    return None;
+                };
+                let is_dense = matches!(g.body.node(*dense).op, Op::Dense)
+                    && g.body.inputs_of(*dense).first() == Some(&Region::value(inp));
+                if !is_dense {
+                    return None;
+                }
+                weight_of(&g.body, *dense).map(|(n, p)| (Some(user), n, p))
+            })
+        }
+        _ => None,
+    };
+    let Some((group, weight_node, source)) = target else {
+        return;
+    };
+    let Some(sp) = params.get(source.0 as usize) else {
+        return;
+    };
+    if !matches!(sp.kind, ParamKind::Trainable | ParamKind::Buffer)
+        || !log.rewrite("layout", "flatten")
+    {
+        return;
+    }
+    let derived = Param {
+        name: unique_param_name(params, &format!("{}.channels_last", sp.name)),
+        ty: sp.ty.clone(),
+        kind: ParamKind::Derived,
+        init: None,
+        derived: Some(Derivation::ChannelsLastColumns {
+            source,
+            map: [c, h, w],
+        }),
+        span: sp.span,
+    };
+    let Some(pid) = push_param(params, derived) else {
+        return;
+    };
+    match group {
+        // One Param node per parameter per region: the body's node now reads the new one.
+        Some(g) => {
+            if let Op::Group(gr) = &mut r.node_mut(g).op {
+                gr.body.node_mut(weight_node).op = Op::Param(pid);
+            }
+        }
+        None => {
+            let scope = r.node(weight_node).scope;
+            if let Some(n) = param_node(r, params, pid, scope) {
+                r.replace_input(user, 1, Region::value(n));
+                if r.users_of(weight_node).is_empty() {
+                    r.remove(weight_node);
+                }
+            }
+        }
+    }
+    r.node_mut(id).op = Op::FlattenChannelsLast;
 }

@@ -232,7 +232,14 @@ pub fn plan_with(
                 if parent.contains_key(i) || has_children.contains(i) {
                     return None;
                 }
-                if r.layout(*i) != r.layout(v) {
+                // Same element order: the same layout, or channels-last flattening of an
+                // NHWC value (whose memory is already in that order).
+                let order_kept = if matches!(node.op, Op::FlattenChannelsLast) {
+                    r.layout(*i) == crate::ir::op::Layout::Nhwc
+                } else {
+                    r.layout(*i) == r.layout(v)
+                };
+                if !order_kept {
                     return None;
                 }
                 let b = *buffer_of.get(i)?;
@@ -579,6 +586,7 @@ fn is_activation(op: &Op) -> bool {
         | Op::MatMul
         | Op::Embed
         | Op::Flatten
+        | Op::FlattenChannelsLast
         | Op::Reshape { .. }
         | Op::Concat { .. }
         | Op::Slice { .. }
@@ -619,6 +627,7 @@ fn in_place(op: &Op) -> bool {
         | Op::Tanh
         | Op::Dropout { .. }
         | Op::Flatten
+        | Op::FlattenChannelsLast
         | Op::Reshape { .. } => true,
         Op::Input { .. }
         | Op::Param(_)

@@ -36,6 +36,23 @@ pub fn derive<'d>(
     {
         return slice(graph, *source, *axis, *start, *end, out_len, get);
     }
+    if let Derivation::ChannelsLastColumns { source, map } = how {
+        let [c, h, w] = map.map(|k| usize::try_from(k).unwrap_or(0));
+        let cols = c * h * w;
+        let data = get(*source, Some(out_len))?;
+        if cols == 0 || out_len % cols != 0 {
+            return Err(format!("`{}` does not have C·H·W columns", p.name));
+        }
+        let mut out = vec![0.0; out_len];
+        for (row_out, row_in) in out.chunks_mut(cols).zip(data.chunks(cols)) {
+            for (ch, plane) in row_in.chunks(h * w).enumerate() {
+                for (pos, x) in plane.iter().enumerate() {
+                    row_out[pos * c + ch] = *x;
+                }
+            }
+        }
+        return Ok(out);
+    }
     let channels =
         p.ty.shape
             .dims()
@@ -96,7 +113,9 @@ pub fn derive<'d>(
                 })
                 .collect())
         }
-        Derivation::Slice { .. } => Err("a slice is derived above".into()),
+        Derivation::Slice { .. } | Derivation::ChannelsLastColumns { .. } => {
+            Err("derived above".into())
+        }
     }
 }
 

@@ -400,6 +400,15 @@ impl<'a> Interpreter<'a> {
                 float(linear::embed(ids, f(1)?))
             }
             Op::Flatten => one(generic!(arg(0)?, |a| layout::flatten(a))),
+            // (n, c, h, w) → (n, (h·W + w)·C + c): flatten the [N, H, W, C] view.
+            Op::FlattenChannelsLast => {
+                if arg(0)?.shape().len() != 4 {
+                    return Err(internal(node, "channels-last flatten of a non-4-D value"));
+                }
+                one(generic!(arg(0)?, |a| layout::flatten(
+                    &a.view().permuted_axes(IxDyn(&[0, 2, 3, 1]))
+                )))
+            }
             Op::Reshape { shape } => {
                 let dims = b
                     .eval_shape(&crate::ir::shape::Shape(shape.clone()))

@@ -241,6 +241,7 @@ fn collect_roles(region: &Region, gates: Option<usize>, roles: &mut BTreeMap<Par
                 | Op::Lrn { .. }
                 | Op::MatMul
                 | Op::Flatten
+                | Op::FlattenChannelsLast
                 | Op::Reshape { .. }
                 | Op::Concat { .. }
                 | Op::Slice { .. }
@@ -305,8 +306,9 @@ fn derived_roles(graph: &Graph, roles: &mut BTreeMap<ParamId, Role>) {
                 roles.entry(*scale).or_insert(Role::Ones);
                 roles.entry(*var).or_insert(Role::Ones);
             }
-            // A slice is read as its source was (a gate block of a recurrent weight).
-            Derivation::Slice { source, .. } => {
+            // A slice or a permutation is read as its source was (a gate block of a
+            // recurrent weight, a dense weight).
+            Derivation::Slice { source, .. } | Derivation::ChannelsLastColumns { source, .. } => {
                 if let Some(role) = own {
                     roles.entry(*source).or_insert(role);
                 }
