@@ -157,7 +157,7 @@ fn read<'a>(arena: &'a [u64], loc: Option<&Location>, dtype: DType) -> Option<Vi
         }
     };
     for &(axis, start, end) in &loc.slices {
-        if end > *view_shape(&view).get(axis)? || start > end {
+        if end > *view.shape().get(axis)? || start > end {
             return None;
         }
         match &mut view {
@@ -166,13 +166,6 @@ fn read<'a>(arena: &'a [u64], loc: Option<&Location>, dtype: DType) -> Option<Vi
         }
     }
     Some(view)
-}
-
-fn view_shape<'v>(v: &'v View<'_>) -> &'v [usize] {
-    match v {
-        View::F32(a) => a.shape(),
-        View::I64(a) => a.shape(),
-    }
 }
 
 /// Writes `t` to the value's place at `loc`; `Err` says why it does not fit (a bug).

@@ -74,7 +74,7 @@ pub(super) enum View<'v> {
 }
 
 impl View<'_> {
-    fn shape(&self) -> &[usize] {
+    pub(super) fn shape(&self) -> &[usize] {
         match self {
             View::F32(a) => a.shape(),
             View::I64(a) => a.shape(),
