@@ -11,6 +11,7 @@
 //! Every user-facing problem is a [`diagnostics::Diagnostic`] with spans into the source.
 
 pub mod cli;
+pub mod codegen;
 pub mod diagnostics;
 pub mod export;
 pub mod ir;
