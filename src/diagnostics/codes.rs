@@ -170,6 +170,9 @@ codes! {
     BadOutput = "E0408", "output cannot be written";
     /// The interpreter computed values that do not fit the IR: a bug in netc.
     InternalRunError = "E0409", "internal error in the interpreter";
+    /// The code generator cannot compile a net to native code: an op it does not lower
+    /// yet, or a bug in netc (Cranelift rejected a function).
+    Codegen = "E0410", "native code cannot be generated";
     /// A value bound by `name = …` is never used.
     UnusedValue = "W0001", "unused value";
     /// A block or cell parameter is never used.

@@ -141,7 +141,7 @@ fn words_at(arena: &[u64], loc: &Location) -> Option<std::ops::Range<usize>> {
 }
 
 /// A view of the value at `loc`, of element type `dtype`.
-fn read<'a>(arena: &'a [u64], loc: Option<&Location>, dtype: DType) -> Option<View<'a>> {
+pub(crate) fn read<'a>(arena: &'a [u64], loc: Option<&Location>, dtype: DType) -> Option<View<'a>> {
     let loc = loc?;
     let words = &arena[words_at(arena, loc)?];
     let n: usize = loc.shape.iter().product();
@@ -169,7 +169,7 @@ fn read<'a>(arena: &'a [u64], loc: Option<&Location>, dtype: DType) -> Option<Vi
 }
 
 /// Writes `t` to the value's place at `loc`; `Err` says why it does not fit (a bug).
-fn write(arena: &mut [u64], loc: Option<&Location>, t: &Tensor) -> Result<(), String> {
+pub(crate) fn write(arena: &mut [u64], loc: Option<&Location>, t: &Tensor) -> Result<(), String> {
     let loc = loc.ok_or("a computed value has no place in the arena")?;
     let range = words_at(arena, loc).ok_or("a place outside the arena")?;
     let words = &mut arena[range];

@@ -68,7 +68,7 @@ pub(super) enum Val {
 
 /// A borrowed view of a value.
 #[derive(Clone)]
-pub(super) enum View<'v> {
+pub(crate) enum View<'v> {
     F32(ArrayViewD<'v, f32>),
     I64(ArrayViewD<'v, i64>),
 }
@@ -108,7 +108,7 @@ impl View<'_> {
         }
     }
 
-    pub(super) fn to_tensor(&self) -> Tensor {
+    pub(crate) fn to_tensor(&self) -> Tensor {
         match self {
             View::F32(a) => Tensor::F32(a.to_owned()),
             View::I64(a) => Tensor::I64(a.to_owned()),

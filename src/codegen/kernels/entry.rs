@@ -36,3 +36,39 @@ pub fn call_map(code: CodePtr, input: &[f32], output: &mut [f32]) {
         f(input.as_ptr(), output.as_mut_ptr(), len);
     }
 }
+
+/// Runs a net's compiled driver `code` (signature `extern "C" fn(*mut Ctx, i64)`) with
+/// `ctx`, whose pointers must be those of `arena`, `frame.meta` and `params`.
+///
+/// Checked here before the call: the context points at exactly these tables, the arena
+/// is at least as large as the frame's plan, and the meta table has its full length. The
+/// frame itself guarantees that every slot lies inside the arena (checked when it was
+/// computed, [`crate::codegen::frame`]), and the code generator indexes every operand
+/// within its sizes; `--debug-bounds` code checks each access on top of that.
+pub fn call_main(
+    code: CodePtr,
+    ctx: &mut crate::codegen::abi::Ctx,
+    frame: &crate::codegen::frame::Frame,
+    arena: &[u64],
+    params: &[*const f32],
+) {
+    let arena_ok = (arena.len() as u64).saturating_mul(8) >= frame.arena_bytes
+        && std::ptr::eq(ctx.arena.cast_const(), arena.as_ptr().cast::<u8>());
+    let tables_ok = std::ptr::eq(ctx.meta, frame.meta.as_ptr())
+        && std::ptr::eq(ctx.params, params.as_ptr())
+        && params.iter().all(|p| !p.is_null());
+    assert!(
+        arena_ok && tables_ok,
+        "internal error: the context does not point at the call's tables"
+    );
+    // SAFETY: `code` is the finalised driver compiled with signature `fn(*mut Ctx, i64)`
+    // and is alive (its module is owned by the `Compiled` the caller borrows). The context
+    // points at the tables checked above; compiled code reads and writes only the arena
+    // (every slot inside it, checked by the frame), the meta table (indices fixed at
+    // compile time below its length), the parameter buffers (each of its parameter's
+    // size) and the context's status words.
+    unsafe {
+        let f: extern "C" fn(*mut crate::codegen::abi::Ctx, i64) = std::mem::transmute(code.0);
+        f(ctx, 0);
+    }
+}
