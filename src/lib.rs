@@ -16,6 +16,7 @@ pub mod diagnostics;
 pub mod export;
 pub mod ir;
 pub mod lsp;
+pub mod model;
 pub mod passes;
 pub mod report;
 pub mod runtime;

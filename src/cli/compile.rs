@@ -30,6 +30,8 @@ pub enum Emit {
     /// The memory plan of the net's activations at `--batch` (default 1): each value's
     /// lifetime, arena offset and size.
     Plan,
+    /// The Cranelift IR of every compiled function (the kernels and the driver).
+    Clif,
 }
 
 /// Arguments of `netc compile`.
@@ -67,6 +69,9 @@ pub struct CompileArgs {
     /// Write the output to this file instead of stdout.
     #[arg(short = 'o', long, value_name = "OUT")]
     pub output: Option<PathBuf>,
+    /// Compile every memory access with a bounds check (shown by `--emit clif`).
+    #[arg(long)]
+    pub debug_bounds: bool,
     /// How to print diagnostics.
     #[arg(long, value_enum, default_value_t)]
     pub message_format: MessageFormat,
@@ -142,7 +147,34 @@ pub fn run(args: &CompileArgs) -> i32 {
                 }
             }
         }
-        (None, TableFormat::Text) => table::text(&compiled.report),
+        (Some(Emit::Clif), _) => {
+            let opts = crate::codegen::CodegenOptions {
+                debug_bounds: args.debug_bounds,
+                keep_clif: true,
+            };
+            match crate::codegen::compile(&compiled.graph, &opts) {
+                Ok(c) => c.clif_text(),
+                Err(e) => {
+                    reporter.emit(&e.diagnostic(compiled.graph.span), &program.sources);
+                    return 1;
+                }
+            }
+        }
+        (None, TableFormat::Text) => {
+            let mut t = table::text(&compiled.report);
+            let opts = crate::codegen::CodegenOptions {
+                debug_bounds: args.debug_bounds,
+                keep_clif: false,
+            };
+            match crate::codegen::compile(&compiled.graph, &opts) {
+                Ok(c) => t.push_str(&native_line(&c.stats)),
+                Err(e) => {
+                    reporter.emit(&e.diagnostic(compiled.graph.span), &program.sources);
+                    return 1;
+                }
+            }
+            t
+        }
         (None, TableFormat::Json) => format!("{}\n", table::json_string(&compiled.report)),
     };
     match &args.output {
@@ -159,4 +191,15 @@ pub fn run(args: &CompileArgs) -> i32 {
             0
         }
     }
+}
+
+/// The line after the layer table: what the JIT made of the net.
+fn native_line(s: &crate::codegen::CompileStats) -> String {
+    format!(
+        "\nnative code: {} functions, {} bytes of {} machine code, compiled in {:.1} ms\n",
+        s.functions,
+        table::thousands(s.code_bytes as u64),
+        std::env::consts::ARCH,
+        s.compile_ms
+    )
 }

@@ -7,6 +7,7 @@
 //! the outputs. Outputs are written only after the whole run succeeded, through temporary
 //! files renamed into place. Docs: `docs/running.md`.
 
+use crate::model::Backend;
 use super::output::{say, Reporter};
 use super::weights::{
     failure, file_error, load_net, load_weights, net_span, thousands, Fail, Failure, LoadedNet,
@@ -82,26 +83,21 @@ pub struct RunArgs {
     /// (only those) or `-cse,-dce` (all but those), for bisecting a wrong result.
     #[arg(long, value_name = "LIST", default_value = "all")]
     pub passes: String,
-    /// How to execute: `arena` runs every activation at its place in the planned arena
-    /// (as compiled code does); `interp` is the reference interpreter, value by value.
-    #[arg(long, value_enum, default_value_t)]
-    pub executor: Executor,
+    /// How to execute: `jit` runs native code compiled by Cranelift; `arena` runs the IR
+    /// with every activation at its place in the planned arena; `interp` is the reference
+    /// interpreter, value by value.
+    #[arg(long, alias = "executor", value_enum, default_value_t)]
+    pub backend: Backend,
+    /// With `--backend jit`: check every memory access of the compiled code against its
+    /// buffer, stopping with an error that names the layer (slower; for debugging netc).
+    #[arg(long)]
+    pub debug_bounds: bool,
     /// How to print diagnostics.
     #[arg(long, value_enum, default_value_t)]
     pub message_format: MessageFormat,
     /// When to colour human output.
     #[arg(long, value_enum, default_value_t)]
     pub color: ColorChoice,
-}
-
-/// The executor of `netc run --executor`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum Executor {
-    /// The planned arena ([`crate::runtime::arena`]).
-    #[default]
-    Arena,
-    /// The reference interpreter ([`crate::runtime::interp`]).
-    Interp,
 }
 
 fn fail<T>(d: Diagnostic) -> Result<T, Fail> {
@@ -227,9 +223,19 @@ fn run_loaded(
         None => Vec::new(),
     };
     // The run.
-    let results = match args.executor {
-        Executor::Arena => crate::runtime::arena::run(graph, &w, &inputs),
-        Executor::Interp => interp::run(graph, &w, &inputs),
+    let results = match args.backend {
+        Backend::Arena => crate::runtime::arena::run(graph, &w, &inputs),
+        Backend::Interp => interp::run(graph, &w, &inputs),
+        Backend::Jit => {
+            let opts = crate::codegen::CodegenOptions {
+                debug_bounds: args.debug_bounds,
+                keep_clif: false,
+            };
+            let compiled = crate::codegen::compile(graph, &opts)
+                .map_err(|e| failure(e.diagnostic(net_span(graph, sources)), 101))?;
+            let mut exe = compiled.bind(&w).map_err(|e| run_fail(&e))?;
+            exe.run(&inputs)
+        }
     }
     .map_err(|e| run_fail(&e))?;
     // Encode everything, then write everything atomically.

@@ -212,17 +212,21 @@ fn conv(
                         kb.b.ins().sdiv_imm_s(o, og)
                     };
                     let cbase = kb.b.ins().imul_imm_s(g, cg);
-                    for i in 0..kh {
-                        let ih = kb.b.ins().iadd_imm_s(ih0, i * dh);
+                    // The taps are run-time loops: unrolling them would multiply the
+                    // function's size (and Cranelift's compile time) by kh·kw.
+                    let khv = kb.int(kh);
+                    let kwv = kb.int(kw);
+                    let zero = kb.int(0);
+                    kb.for_range(zero, khv, 1, &mut |kb, ki| {
+                        let off = kb.b.ins().imul_imm_s(ki, dh);
+                        let ih = kb.b.ins().iadd(ih0, off);
                         let ok_h = kb.in_range(ih, h_);
                         kb.if_then(ok_h, &mut |kb| {
-                            for j in 0..kw {
-                                let iw = kb.b.ins().iadd_imm_s(iw0, j * dw);
+                            kb.for_range(zero, kwv, 1, &mut |kb, kj| {
+                                let off = kb.b.ins().imul_imm_s(kj, dw);
+                                let iw = kb.b.ins().iadd(iw0, off);
                                 let ok_w = kb.in_range(iw, w_);
                                 kb.if_then(ok_w, &mut |kb| {
-                                    let ki = kb.int(i);
-                                    let kj = kb.int(j);
-                                    let zero = kb.int(0);
                                     let cg_v = kb.int(cg);
                                     kb.for_range(zero, cg_v, 1, &mut |kb, ci| {
                                         let chan = kb.b.ins().iadd(cbase, ci);
@@ -274,11 +278,10 @@ fn conv(
                                         }
                                         Ok(())
                                     })
-                                })?;
-                            }
-                            Ok(())
-                        })?;
-                    }
+                                })
+                            })
+                        })
+                    })?;
                     finish(kb, c, &accs, &[n, o, oh, ow], 1, width)
                 })
             })

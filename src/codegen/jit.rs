@@ -32,10 +32,8 @@ pub fn new_module() -> Result<JITModule, CodegenError> {
     Ok(JITModule::new(builder))
 }
 
-/// Finalises every function of `module` and returns the address of `main` and the bytes
-/// of code emitted.
-pub fn finish(module: &mut JITModule, main: FuncId) -> Result<(CodePtr, usize), CodegenError> {
+/// Finalises every function of `module` and returns the address of `main`.
+pub fn finish(module: &mut JITModule, main: FuncId) -> Result<CodePtr, CodegenError> {
     module.finalize_definitions().map_err(super::CodegenError::module)?;
-    let p = module.get_finalized_function(main);
-    Ok((CodePtr::new(p), 0))
+    Ok(CodePtr::new(module.get_finalized_function(main)))
 }

@@ -34,6 +34,8 @@ pub struct Lowerer<'g> {
     pub kernels: Vec<KernelInfo>,
     /// The CLIF text of every function, when kept.
     pub clif: Vec<String>,
+    /// Bytes of machine code emitted so far.
+    pub code_bytes: usize,
     fbc: FunctionBuilderContext,
 }
 
@@ -60,6 +62,7 @@ impl<'g> Lowerer<'g> {
             opts,
             kernels: Vec::new(),
             clif: Vec::new(),
+            code_bytes: 0,
             fbc: FunctionBuilderContext::new(),
         }
     }
@@ -101,6 +104,9 @@ impl<'g> Lowerer<'g> {
             .map_err(|e| CodegenError::Cranelift {
                 detail: format!("{full} ({layer}): {e:?}"),
             })?;
+        self.code_bytes += ctx
+            .compiled_code()
+            .map_or(0, |c| c.code_info().total_size as usize);
         self.kernels.push(KernelInfo {
             name: full,
             layer: layer.to_string(),
@@ -147,6 +153,9 @@ impl<'g> Lowerer<'g> {
             .map_err(|e| CodegenError::Cranelift {
                 detail: format!("main: {e:?}"),
             })?;
+        self.code_bytes += ctx
+            .compiled_code()
+            .map_or(0, |c| c.code_info().total_size as usize);
         Ok(id)
     }
 

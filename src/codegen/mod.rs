@@ -191,9 +191,10 @@ pub fn compile(graph: &Graph, opts: &CodegenOptions) -> Result<Compiled, Codegen
         mut module,
         kernels,
         clif,
+        code_bytes,
         ..
     } = l;
-    let (main, code_bytes) = jit::finish(&mut module, main_id)?;
+    let main = jit::finish(&mut module, main_id)?;
     let stats = CompileStats {
         functions: kernels.len() + 1,
         code_bytes,

@@ -81,12 +81,14 @@ pub fn pool(kb: &mut Kb<'_>, p: &mut Pool<'_, '_>) -> Result<(), CodegenError> {
                     let count = kb.b.declare_var(types::I64);
                     let z = kb.int(0);
                     kb.b.def_var(count, z);
-                    for i in 0..kh {
-                        let ih = kb.b.ins().iadd_imm_s(ih0, i);
+                    let khv = kb.int(kh);
+                    let kwv = kb.int(kw);
+                    kb.for_range(zero, khv, 1, &mut |kb, i| {
+                        let ih = kb.b.ins().iadd(ih0, i);
                         let ok_h = kb.in_range(ih, h_);
                         kb.if_then(ok_h, &mut |kb| {
-                            for j in 0..kw {
-                                let iw = kb.b.ins().iadd_imm_s(iw0, j);
+                            kb.for_range(zero, kwv, 1, &mut |kb, j| {
+                                let iw = kb.b.ins().iadd(iw0, j);
                                 let ok_w = kb.in_range(iw, w_);
                                 kb.if_then(ok_w, &mut |kb| {
                                     // The prologue's values live only in this block.
@@ -103,11 +105,10 @@ pub fn pool(kb: &mut Kb<'_>, p: &mut Pool<'_, '_>) -> Result<(), CodegenError> {
                                     let k1 = kb.b.ins().iadd_imm_s(k, 1);
                                     kb.b.def_var(count, k1);
                                     Ok(())
-                                })?;
-                            }
-                            Ok(())
-                        })?;
-                    }
+                                })
+                            })
+                        })
+                    })?;
                     let mut result = kb.b.use_var(acc);
                     if !p.max {
                         let divisor = if a.count_pad {

@@ -1,0 +1,190 @@
+//! The pipeline as a library: load a `.net` file, check it, compile it through the
+//! optimisation passes, generate native code, bind weights and run — the one API that the
+//! command line, the tests, the benchmarks and future bindings share.
+//!
+//! ```no_run
+//! use netc::model::{Backend, Model, ModelOptions};
+//! use netc::codegen::CodegenOptions;
+//! # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let model = Model::load("nets/lenet5.net".as_ref(), &ModelOptions::default())
+//!     .map_err(|e| e.render())?;
+//! let weights = model.init_weights(0);
+//! let compiled = model.compile(&CodegenOptions::default()).map_err(|d| model.render(&d))?;
+//! let mut exe = compiled.bind(&weights).map_err(|e| model.render(&e.diagnostic()))?;
+//! let x = ndarray::ArrayD::<f32>::zeros(ndarray::IxDyn(&[2, 1, 32, 32]));
+//! let inputs = std::collections::BTreeMap::from([("x".to_string(), netc::runtime::Tensor::F32(x))]);
+//! let logits = exe.run(&inputs).map_err(|e| model.render(&e.diagnostic()))?;
+//! # let _ = (logits, Backend::Jit); Ok(()) }
+//! ```
+//!
+//! Every failure is a [`Diagnostic`] with spans into the model's sources; [`Model::render`]
+//! turns one into text.
+
+use crate::codegen::{self, CodegenOptions, Compiled};
+use crate::diagnostics::{Code, Diagnostic, Diagnostics, SourceMap};
+use crate::ir::graph::Graph;
+use crate::passes::pipeline::PassOptions;
+use crate::passes::{self, CompileOptions};
+use crate::report::table::Report;
+use crate::runtime::{weights, RunError, Tensor};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// What to load.
+#[derive(Clone, Debug, Default)]
+pub struct ModelOptions {
+    /// The net to compile (default: the last net of the file).
+    pub net: Option<String>,
+    /// A known batch size instead of the symbolic `N`.
+    pub batch: Option<u64>,
+    /// The optimisation passes; `None` compiles the lowered IR without passes.
+    pub passes: Option<PassOptions>,
+}
+
+/// How to execute a net.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// Native code from the Cranelift JIT ([`crate::codegen`]).
+    #[default]
+    Jit,
+    /// The IR run with every activation at its place in the planned arena
+    /// ([`crate::runtime::arena`]).
+    Arena,
+    /// The reference interpreter ([`crate::runtime::interp`]).
+    Interp,
+}
+
+/// A loaded, checked and compiled net with its sources (for rendering diagnostics).
+#[derive(Clone, Debug)]
+pub struct Model {
+    /// The IR (optimised when passes were asked for).
+    pub graph: Graph,
+    /// The layer table.
+    pub report: Report,
+    /// The source files, for diagnostics.
+    pub sources: SourceMap,
+}
+
+/// Why a net could not be loaded: its diagnostics, with the sources they point into.
+#[derive(Clone, Debug)]
+pub struct LoadError {
+    /// Every problem found.
+    pub diagnostics: Diagnostics,
+    /// The sources.
+    pub sources: SourceMap,
+}
+
+impl LoadError {
+    /// Whether a file could not be read (rather than holding errors).
+    pub fn is_io(&self) -> bool {
+        self.diagnostics.iter().any(|d| d.code == Code::Io)
+    }
+
+    /// The diagnostics as plain text.
+    pub fn render(&self) -> String {
+        self.diagnostics
+            .iter()
+            .map(|d| crate::diagnostics::render::plain(d, &self.sources))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+impl Model {
+    /// Loads `path` (and its imports), checks it, and compiles the chosen net.
+    pub fn load(path: &Path, opts: &ModelOptions) -> Result<Model, LoadError> {
+        Model::finish(crate::check_program(crate::syntax::loader::load(path)), opts)
+    }
+
+    /// Like [`Model::load`] for a source text named `name` (imports are read from disk).
+    pub fn from_source(name: &str, source: &str, opts: &ModelOptions) -> Result<Model, LoadError> {
+        Model::finish(
+            crate::check_program(crate::syntax::loader::load_source_with(
+                name,
+                source.as_bytes(),
+                &crate::syntax::loader::DiskReader,
+            )),
+            opts,
+        )
+    }
+
+    fn finish(
+        (program, diags): (crate::syntax::loader::Program, Diagnostics),
+        opts: &ModelOptions,
+    ) -> Result<Model, LoadError> {
+        if diags.has_errors() {
+            return Err(LoadError {
+                diagnostics: diags,
+                sources: program.sources,
+            });
+        }
+        let copts = CompileOptions {
+            net: opts.net.clone(),
+            batch: opts.batch,
+        };
+        let compiled = match &opts.passes {
+            Some(p) => passes::compile_with(&program, &copts, p).map(|o| o.compiled),
+            None => passes::compile(&program, &copts),
+        };
+        match compiled {
+            Ok(c) => Ok(Model {
+                graph: c.graph,
+                report: c.report,
+                sources: program.sources,
+            }),
+            Err(diagnostics) => Err(LoadError {
+                diagnostics,
+                sources: program.sources,
+            }),
+        }
+    }
+
+    /// Generates native code for the net.
+    pub fn compile(&self, opts: &CodegenOptions) -> Result<Compiled, Diagnostic> {
+        codegen::compile(&self.graph, opts).map_err(|e| e.diagnostic(self.graph.span))
+    }
+
+    /// The tensors a weights file for this net holds.
+    pub fn expected_weights(&self) -> Vec<weights::Expected> {
+        weights::expected(&self.graph)
+    }
+
+    /// Deterministic initial weights (as `netc init --seed`).
+    pub fn init_weights(&self, seed: u64) -> weights::Weights {
+        weights::init(&self.expected_weights(), seed)
+    }
+
+    /// Runs the net once on `inputs` with `backend` (compiling it first for
+    /// [`Backend::Jit`]).
+    pub fn run(
+        &self,
+        backend: Backend,
+        w: &weights::Weights,
+        inputs: &BTreeMap<String, Tensor>,
+        opts: &CodegenOptions,
+    ) -> Result<BTreeMap<String, Tensor>, Diagnostic> {
+        let diag = |e: RunError| e.diagnostic();
+        match backend {
+            Backend::Interp => crate::runtime::interp::run(&self.graph, w, inputs).map_err(diag),
+            Backend::Arena => crate::runtime::arena::run(&self.graph, w, inputs).map_err(diag),
+            Backend::Jit => {
+                let compiled = self.compile(opts)?;
+                let mut exe = compiled.bind(w).map_err(diag)?;
+                exe.run(inputs).map_err(diag)
+            }
+        }
+    }
+
+    /// A diagnostic as plain text with this model's sources.
+    pub fn render(&self, d: &Diagnostic) -> String {
+        crate::diagnostics::render::plain(d, &self.sources)
+    }
+}
