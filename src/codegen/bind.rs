@@ -3,7 +3,7 @@
 //! tables and arena cached by sizes, the inputs written into the arena, the call, the
 //! status check and the outputs read back.
 
-use super::abi::{Ctx, Status};
+use super::abi::{Ctx, SlotMeta, Status};
 use super::frame::{frame, Frame};
 use super::program::Packing;
 use super::Compiled;
@@ -25,6 +25,14 @@ const NAN_WORD: u64 = 0x7fc0_0000_7fc0_0000;
 struct Sized {
     frame: Frame,
     arena: Vec<u64>,
+    /// A recurrence returning its last step that runs no step at these sizes.
+    empty_last: Option<(String, Span)>,
+}
+
+/// The input shapes of the last call and the sizes they bound.
+struct Last {
+    shapes: Vec<(crate::ir::shape::DType, Vec<usize>)>,
+    key: Vec<(String, u64)>,
 }
 
 /// Compiled code with its weights bound, ready to run on inputs of any size.
@@ -36,6 +44,8 @@ pub struct Executable<'c> {
     ptrs: Vec<*const f32>,
     /// Tables and arenas by the values of the symbolic sizes.
     sized: HashMap<Vec<(String, u64)>, Sized>,
+    /// The last call's input shapes, to skip binding when they repeat.
+    last: Option<Last>,
 }
 
 impl std::fmt::Debug for Executable<'_> {
@@ -62,23 +72,25 @@ impl Compiled {
         let graph = &self.graph;
         let mut params: Vec<Vec<f32>> = Vec::with_capacity(graph.params.len());
         for p in &graph.params {
-            let shape: Vec<usize> = p
-                .ty
-                .shape
-                .dims()
-                .iter()
-                .map(|d| d.known().and_then(|k| usize::try_from(k).ok()))
-                .collect::<Option<_>>()
-                .ok_or_else(|| internal(&p.name, p.span, "a parameter of symbolic shape"))?;
+            let shape: Vec<usize> =
+                p.ty.shape
+                    .dims()
+                    .iter()
+                    .map(|d| d.known().and_then(|k| usize::try_from(k).ok()))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| internal(&p.name, p.span, "a parameter of symbolic shape"))?;
             let n: usize = shape.iter().product();
             let data = match p.kind {
                 ParamKind::Fixed => {
-                    let v = p
-                        .init
-                        .as_ref()
-                        .ok_or_else(|| internal(&p.name, p.span, "fixed parameter without values"))?;
+                    let v = p.init.as_ref().ok_or_else(|| {
+                        internal(&p.name, p.span, "fixed parameter without values")
+                    })?;
                     if v.len() != n {
-                        return Err(internal(&p.name, p.span, "fixed parameter of the wrong size"));
+                        return Err(internal(
+                            &p.name,
+                            p.span,
+                            "fixed parameter of the wrong size",
+                        ));
                     }
                     v.iter().map(|x| *x as f32).collect()
                 }
@@ -128,6 +140,7 @@ impl Compiled {
             params,
             ptrs,
             sized: HashMap::new(),
+            last: None,
         })
     }
 }
@@ -143,7 +156,8 @@ fn pack(data: &[f32], packing: Packing, packed: &[usize]) -> Vec<f32> {
                 for ci in 0..c {
                     for i in 0..kh {
                         for j in 0..kw {
-                            out[((i * kw + j) * c + ci) * o + oi] = data[((oi * c + ci) * kh + i) * kw + j];
+                            out[((i * kw + j) * c + ci) * o + oi] =
+                                data[((oi * c + ci) * kh + i) * kw + j];
                         }
                     }
                 }
@@ -177,48 +191,79 @@ impl Executable<'_> {
         &mut self,
         inputs: &BTreeMap<String, Tensor>,
     ) -> Result<BTreeMap<String, Tensor>, RunError> {
+        let mut out = BTreeMap::new();
+        self.run_into(inputs, &mut out)?;
+        Ok(out)
+    }
+
+    /// Like [`Executable::run`], writing each output into `outputs[name]` when that tensor
+    /// already has the output's shape and element type (else it is replaced). After a
+    /// first call with given input shapes, a call with the same shapes into the same
+    /// outputs allocates nothing: the inputs' shapes are compared with the last call's,
+    /// and the tables and arena for those sizes are reused.
+    pub fn run_into(
+        &mut self,
+        inputs: &BTreeMap<String, Tensor>,
+        outputs: &mut BTreeMap<String, Tensor>,
+    ) -> Result<(), RunError> {
         let c = self.compiled;
         let graph = &c.graph;
-        let (ordered, b) = bind_inputs(graph, inputs)?;
-        // A recurrence returning its last step needs a step.
-        for ((key, id), info) in &c.program.loops {
-            let _ = info;
-            let region = super::frame::region_at(&graph.body, &c.program.regions[*key].path)
-                .map_err(|e| internal(&graph.name, graph.span, &e.to_string()))?;
-            let node = region.node(*id);
-            if let Op::Loop(l) = &node.op {
-                if l.emit == Emit::Last && b.eval_dim(&l.steps) == Some(0) {
-                    return Err(RunError::EmptySequence {
-                        layer: node.name.clone(),
-                        span: node.span,
-                    });
-                }
+        let body = &graph.body;
+        let same_as_last = self.last.as_ref().is_some_and(|last| {
+            inputs.len() == body.inputs.len()
+                && body
+                    .inputs
+                    .iter()
+                    .zip(&last.shapes)
+                    .all(|(id, (dtype, shape))| {
+                        input_name(body, *id)
+                            .and_then(|n| inputs.get(n))
+                            .is_some_and(|t| t.dtype() == *dtype && t.shape() == shape.as_slice())
+                    })
+        });
+        if !same_as_last {
+            let (_, b) = bind_inputs(graph, inputs)?;
+            let key: Vec<(String, u64)> = b.iter().map(|(k, v)| (k.to_string(), v)).collect();
+            if !self.sized.contains_key(&key) {
+                let sized = self.prepare(&b)?;
+                self.sized.insert(key.clone(), sized);
             }
+            let mut shapes = Vec::with_capacity(body.inputs.len());
+            for id in &body.inputs {
+                let t = input_name(body, *id)
+                    .and_then(|n| inputs.get(n))
+                    .ok_or_else(|| internal(&graph.name, graph.span, "an input vanished"))?;
+                shapes.push((t.dtype(), t.shape().to_vec()));
+            }
+            self.last = Some(Last { shapes, key });
         }
-        let key: Vec<(String, u64)> = b.iter().map(|(k, v)| (k.to_string(), v)).collect();
-        if !self.sized.contains_key(&key) {
-            let fr = frame(graph, &c.program, &b)
-                .map_err(|e| internal(&graph.name, graph.span, &e.to_string()))?;
-            let words = usize::try_from(fr.arena_bytes.div_ceil(8))
-                .map_err(|_| internal(&graph.name, graph.span, "the arena does not fit in memory"))?;
-            self.sized.insert(
-                key.clone(),
-                Sized {
-                    arena: vec![NAN_WORD; words],
-                    frame: fr,
-                },
-            );
-        }
+        let key = &self
+            .last
+            .as_ref()
+            .ok_or_else(|| internal(&graph.name, graph.span, "no sizes bound"))?
+            .key;
         let sized = self
             .sized
-            .get_mut(&key)
+            .get_mut(key)
             .ok_or_else(|| internal(&graph.name, graph.span, "no tables for these sizes"))?;
-        let body = &graph.body;
-        for (i, t) in ordered.iter().enumerate() {
-            let id = body.inputs.get(i).ok_or_else(|| internal(&graph.name, graph.span, "an input without a node"))?;
-            let loc = sized.frame.body.get(&Region::value(*id));
-            crate::runtime::arena::write(&mut sized.arena, loc, t)
-                .map_err(|d| internal(&body.node(*id).name, body.node(*id).span, &d))?;
+        if let Some((layer, span)) = &sized.empty_last {
+            return Err(RunError::EmptySequence {
+                layer: layer.clone(),
+                span: *span,
+            });
+        }
+        let slots = &c.program.regions[0].slots;
+        let params = &self.params;
+        for id in &body.inputs {
+            let node = body.node(*id);
+            let t = input_name(body, *id)
+                .and_then(|n| inputs.get(n))
+                .ok_or_else(|| internal(&node.name, node.span, "an input vanished"))?;
+            let slot = slots
+                .get(&Region::value(*id))
+                .ok_or_else(|| internal(&node.name, node.span, "an input without a slot"))?;
+            copy_tensor(&mut sized.arena, &sized.frame.meta, *slot, t, true)
+                .map_err(|d| internal(&node.name, node.span, d))?;
         }
         let mut ctx = Ctx {
             arena: sized.arena.as_mut_ptr().cast(),
@@ -228,34 +273,235 @@ impl Executable<'_> {
             status_kernel: -1,
             status_value: 0,
         };
-        super::kernels::entry::call_main(c.entry(), &mut ctx, &sized.frame, &sized.arena, &self.ptrs);
+        super::kernels::entry::call_main(
+            c.entry(),
+            &mut ctx,
+            &sized.frame,
+            &sized.arena,
+            &self.ptrs,
+        );
         if ctx.status != 0 {
             return Err(status_error(c, &ctx));
         }
-        let mut out = BTreeMap::new();
         for o in &body.outputs {
             let node = body.node(o.value.node);
             let ty = body.ty(o.value);
-            let t = match &node.op {
-                Op::Param(id) => {
-                    let shape = b.eval_shape(&ty.shape).ok_or_else(|| internal(&o.name, graph.span, "unbound output size"))?;
-                    let data = self.params.get(id.0 as usize).cloned().unwrap_or_default();
-                    Tensor::F32(ArrayD::from_shape_vec(IxDyn(&shape), data).map_err(|e| internal(&o.name, graph.span, &e.to_string()))?)
+            let int = storage(ty.dtype) == Some(crate::ir::shape::DType::I64);
+            match &node.op {
+                Op::Param(_) | Op::Fill { .. } => {
+                    let b = bind_inputs(graph, inputs).map(|(_, b)| b)?;
+                    let shape = b
+                        .eval_shape(&ty.shape)
+                        .ok_or_else(|| internal(&o.name, graph.span, "unbound output size"))?;
+                    let t = match &node.op {
+                        Op::Param(id) => {
+                            let data = params.get(id.0 as usize).cloned().unwrap_or_default();
+                            Tensor::F32(
+                                ArrayD::from_shape_vec(IxDyn(&shape), data)
+                                    .map_err(|e| internal(&o.name, graph.span, &e.to_string()))?,
+                            )
+                        }
+                        Op::Fill { value, .. } if int => {
+                            Tensor::I64(ArrayD::from_elem(IxDyn(&shape), *value as i64))
+                        }
+                        Op::Fill { value, .. } => {
+                            Tensor::F32(ArrayD::from_elem(IxDyn(&shape), *value as f32))
+                        }
+                        _ => return Err(internal(&o.name, graph.span, "not a constant")),
+                    };
+                    outputs.insert(o.name.clone(), t);
                 }
-                Op::Fill { value, .. } => {
-                    let shape = b.eval_shape(&ty.shape).ok_or_else(|| internal(&o.name, graph.span, "unbound output size"))?;
-                    match storage(ty.dtype) {
-                        Some(crate::ir::shape::DType::I64) => Tensor::I64(ArrayD::from_elem(IxDyn(&shape), *value as i64)),
-                        _ => Tensor::F32(ArrayD::from_elem(IxDyn(&shape), *value as f32)),
+                _ => {
+                    let slot = *slots
+                        .get(&o.value)
+                        .ok_or_else(|| internal(&o.name, graph.span, "an output without a slot"))?;
+                    let meta = &sized.frame.meta;
+                    let fits = outputs.get(&o.name).is_some_and(|t| {
+                        (t.dtype() == crate::ir::shape::DType::I64) == int
+                            && t.shape().len() == slot.rank
+                            && t.shape()
+                                .iter()
+                                .enumerate()
+                                .all(|(a, d)| meta[slot.dim(a)] == *d as i64)
+                            && match t {
+                                Tensor::F32(x) => x.is_standard_layout(),
+                                Tensor::I64(x) => x.is_standard_layout(),
+                            }
+                    });
+                    if !fits {
+                        let shape: Vec<usize> =
+                            (0..slot.rank).map(|a| meta[slot.dim(a)] as usize).collect();
+                        let t = if int {
+                            Tensor::I64(ArrayD::zeros(IxDyn(&shape)))
+                        } else {
+                            Tensor::F32(ArrayD::zeros(IxDyn(&shape)))
+                        };
+                        outputs.insert(o.name.clone(), t);
                     }
+                    let t = outputs
+                        .get_mut(&o.name)
+                        .ok_or_else(|| internal(&o.name, graph.span, "an output vanished"))?;
+                    copy_out(&sized.arena, meta, slot, t)
+                        .map_err(|d| internal(&o.name, graph.span, d))?;
                 }
-                _ => crate::runtime::arena::read(&sized.arena, sized.frame.body.get(&o.value), ty.dtype)
-                    .map(|v| v.to_tensor())
-                    .ok_or_else(|| internal(&o.name, graph.span, "a net output has no value"))?,
-            };
-            out.insert(o.name.clone(), t);
+            }
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// The tables and arena for the sizes in `b`, and the recurrence that would return an
+    /// empty sequence's last step, if any.
+    fn prepare(&self, b: &crate::runtime::bind::Bindings) -> Result<Sized, RunError> {
+        let c = self.compiled;
+        let graph = &c.graph;
+        let mut empty_last = None;
+        for (key, id) in c.program.loops.keys() {
+            let region = super::frame::region_at(&graph.body, &c.program.regions[*key].path)
+                .map_err(|e| internal(&graph.name, graph.span, &e.to_string()))?;
+            let node = region.node(*id);
+            if let Op::Loop(l) = &node.op {
+                if l.emit == Emit::Last && b.eval_dim(&l.steps) == Some(0) && empty_last.is_none() {
+                    empty_last = Some((node.name.clone(), node.span));
+                }
+            }
+        }
+        let fr = frame(graph, &c.program, b)
+            .map_err(|e| internal(&graph.name, graph.span, &e.to_string()))?;
+        let words = usize::try_from(fr.arena_bytes.div_ceil(8))
+            .map_err(|_| internal(&graph.name, graph.span, "the arena does not fit in memory"))?;
+        Ok(Sized {
+            arena: vec![NAN_WORD; words],
+            frame: fr,
+            empty_last,
+        })
+    }
+}
+
+/// The name of input node `id`.
+fn input_name(body: &Region, id: crate::ir::graph::NodeId) -> Option<&str> {
+    match &body.node(id).op {
+        Op::Input { name, .. } => Some(name.as_str()),
+        _ => None,
+    }
+}
+
+/// Calls `f(element offset)` for every element of a slot in row-major order of its
+/// logical index, without allocating (ranks up to 8).
+fn each_offset(
+    meta: &[i64],
+    slot: SlotMeta,
+    f: &mut dyn FnMut(usize, usize) -> Result<(), &'static str>,
+) -> Result<(), &'static str> {
+    const MAX: usize = 8;
+    let r = slot.rank;
+    if r > MAX {
+        return Err("a value of more than 8 axes");
+    }
+    let mut dims = [0i64; MAX];
+    let mut strides = [0i64; MAX];
+    for a in 0..r {
+        dims[a] = meta[slot.dim(a)];
+        strides[a] = meta[slot.stride(a)];
+    }
+    let total: i64 = dims[..r].iter().product();
+    if total <= 0 {
+        return Ok(());
+    }
+    let mut idx = [0i64; MAX];
+    let mut off: i64 = 0;
+    for i in 0..total as usize {
+        f(i, usize::try_from(off).map_err(|_| "a negative offset")?)?;
+        // Increment the index, row-major.
+        let mut a = r;
+        while a > 0 {
+            a -= 1;
+            idx[a] += 1;
+            off += strides[a];
+            if idx[a] < dims[a] {
+                break;
+            }
+            off -= strides[a] * dims[a];
+            idx[a] = 0;
+        }
+    }
+    Ok(())
+}
+
+/// Copies tensor `t` into (`into == true`) the arena at `slot`, checking its shape.
+fn copy_tensor(
+    arena: &mut [u64],
+    meta: &[i64],
+    slot: SlotMeta,
+    t: &Tensor,
+    into: bool,
+) -> Result<(), &'static str> {
+    let _ = into;
+    if t.shape().len() != slot.rank
+        || t.shape()
+            .iter()
+            .enumerate()
+            .any(|(a, d)| meta[slot.dim(a)] != *d as i64)
+    {
+        return Err("an input of another shape than its place");
+    }
+    let base = usize::try_from(meta[slot.offset()]).map_err(|_| "a negative offset")?;
+    match t {
+        Tensor::F32(x) => {
+            let dst: &mut [f32] = bytemuck::cast_slice_mut(arena);
+            let base = base / 4;
+            let mut it = x.iter();
+            each_offset(meta, slot, &mut |_, off| {
+                let v = it.next().ok_or("an input shorter than its shape")?;
+                *dst.get_mut(base + off)
+                    .ok_or("an input place past the arena")? = *v;
+                Ok(())
+            })
+        }
+        Tensor::I64(x) => {
+            let dst: &mut [i64] = bytemuck::cast_slice_mut(arena);
+            let base = base / 8;
+            let mut it = x.iter();
+            each_offset(meta, slot, &mut |_, off| {
+                let v = it.next().ok_or("an input shorter than its shape")?;
+                *dst.get_mut(base + off)
+                    .ok_or("an input place past the arena")? = *v;
+                Ok(())
+            })
+        }
+    }
+}
+
+/// Copies the value at `slot` into `t` (of its shape, standard layout).
+fn copy_out(
+    arena: &[u64],
+    meta: &[i64],
+    slot: SlotMeta,
+    t: &mut Tensor,
+) -> Result<(), &'static str> {
+    let base = usize::try_from(meta[slot.offset()]).map_err(|_| "a negative offset")?;
+    match t {
+        Tensor::F32(x) => {
+            let src: &[f32] = bytemuck::cast_slice(arena);
+            let base = base / 4;
+            let out = x.as_slice_mut().ok_or("an output not in standard layout")?;
+            each_offset(meta, slot, &mut |i, off| {
+                *out.get_mut(i).ok_or("an output shorter than its value")? =
+                    *src.get(base + off)
+                        .ok_or("an output place past the arena")?;
+                Ok(())
+            })
+        }
+        Tensor::I64(x) => {
+            let src: &[i64] = bytemuck::cast_slice(arena);
+            let base = base / 8;
+            let out = x.as_slice_mut().ok_or("an output not in standard layout")?;
+            each_offset(meta, slot, &mut |i, off| {
+                *out.get_mut(i).ok_or("an output shorter than its value")? =
+                    *src.get(base + off)
+                        .ok_or("an output place past the arena")?;
+                Ok(())
+            })
+        }
     }
 }
 
@@ -320,4 +566,77 @@ fn embed_rows(c: &Compiled, span: Span) -> Option<usize> {
         None
     }
     find(&c.graph.body, span, &c.graph)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codegen::CodegenOptions;
+    use crate::model::{Model, ModelOptions};
+
+    fn lenet(debug_bounds: bool) -> (Model, Compiled) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("nets/lenet5.net");
+        let opts = ModelOptions {
+            passes: Some(Default::default()),
+            ..ModelOptions::default()
+        };
+        let model = Model::load(&path, &opts).expect("lenet5 loads");
+        let compiled = model
+            .compile(&CodegenOptions {
+                debug_bounds,
+                keep_clif: false,
+            })
+            .expect("compiles");
+        (model, compiled)
+    }
+
+    /// A deliberately corrupted plan — a value's width made 8 times what its buffer
+    /// holds — is caught by the bounds checks: the run stops with an error naming the
+    /// layer, and nothing outside the arena is touched.
+    #[test]
+    fn debug_bounds_catches_a_corrupted_plan() {
+        let (model, compiled) = lenet(true);
+        let w = model.init_weights(0);
+        let mut exe = compiled.bind(&w).expect("binds");
+        let x = ArrayD::from_elem(IxDyn(&[1, 1, 32, 32]), 0.25f32);
+        let inputs = BTreeMap::from([("x".to_string(), Tensor::F32(x))]);
+        exe.run(&inputs).expect("the plan as made runs cleanly");
+        // The first fused convolution's output: widen its last axis in the meta table.
+        let body = &compiled.graph.body;
+        let conv = body
+            .topo_order()
+            .into_iter()
+            .find(|id| matches!(body.node(*id).op, Op::Group(_)))
+            .expect("lenet5 has a fused convolution");
+        let slot = compiled.program.regions[0].slots[&Region::value(conv)];
+        for sized in exe.sized.values_mut() {
+            sized.frame.meta[slot.dim(3)] *= 8;
+        }
+        let e = exe.run(&inputs).expect_err("the corrupted plan is caught");
+        match &e {
+            RunError::Internal { layer, detail, .. } => {
+                assert_eq!(layer, &body.node(conv).name, "{e:?}");
+                assert!(detail.contains("--debug-bounds"), "{detail}");
+            }
+            other => panic!("expected an internal error, got {other:?}"),
+        }
+    }
+
+    /// Without `debug_bounds` no check is emitted: the CLIF of the two compiles differs by
+    /// the checks' compare-and-branch blocks.
+    #[test]
+    fn debug_bounds_adds_checks_to_the_code() {
+        let count = |debug_bounds: bool| {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("nets/lenet5.net");
+            let model = Model::load(&path, &ModelOptions::default()).expect("loads");
+            let c = model
+                .compile(&CodegenOptions {
+                    debug_bounds,
+                    keep_clif: true,
+                })
+                .expect("compiles");
+            c.clif_text().matches("icmp sle").count()
+        };
+        assert!(count(true) > count(false) + 10);
+    }
 }

@@ -1,0 +1,151 @@
+//! The JIT's run time: one compile serves every sequence length (the sequence nets at
+//! T = 1 and 7 equal the interpreter, from one `Compiled`), `--debug-bounds` code agrees
+//! with plain code and reports nothing on correct nets, and bad token ids are errors that
+//! name the layer. (Allocations and memory per call: `tests/jit_memory.rs`.)
+
+#[path = "shared/nets.rs"]
+mod nets;
+
+use ndarray::{ArrayD, IxDyn};
+use netc::codegen::{self, CodegenOptions};
+use netc::ir::graph::Graph;
+use netc::ir::op::Op;
+use netc::ir::shape::Dim;
+use netc::model::{Model, ModelOptions};
+use netc::passes::pipeline::PassOptions;
+use netc::passes::{compile, compile_with, CompileOptions};
+use netc::runtime::{interp, Tensor};
+use nets::{int_range, max_rel_diff, random_weights, shrunk_nets, Rng};
+use std::collections::BTreeMap;
+
+/// Random inputs at batch `n` with every other symbolic size (`T`, `U`, …) set to `t`.
+fn inputs_at(graph: &Graph, n: u64, t: u64, seed: u64) -> BTreeMap<String, Tensor> {
+    let mut rng = Rng(seed);
+    let region = &graph.body;
+    let mut out = BTreeMap::new();
+    for &id in &region.inputs {
+        let Op::Input { name, ty, .. } = &region.node(id).op else {
+            continue;
+        };
+        let shape: Vec<usize> = ty
+            .shape
+            .dims()
+            .iter()
+            .map(|d| match d {
+                Dim::Known(k) => *k as usize,
+                Dim::Sym(p) => {
+                    let mut q = p.clone();
+                    for s in p.symbols() {
+                        let v = if s == "N" { n } else { t };
+                        q = q.substitute(&s, v as i64).expect("small sizes");
+                    }
+                    q.as_const().expect("every symbol substituted") as usize
+                }
+            })
+            .collect();
+        let count: usize = shape.iter().product();
+        let tensor = if ty.dtype.is_int() {
+            let range = int_range(region, id);
+            let v: Vec<i64> = (0..count)
+                .map(|_| (rng.next() % range as u64) as i64)
+                .collect();
+            Tensor::I64(ArrayD::from_shape_vec(IxDyn(&shape), v).expect("shape"))
+        } else {
+            let v: Vec<f32> = (0..count).map(|_| rng.uniform(-1.0, 1.0)).collect();
+            Tensor::F32(ArrayD::from_shape_vec(IxDyn(&shape), v).expect("shape"))
+        };
+        out.insert(name.clone(), tensor);
+    }
+    out
+}
+
+fn has_sequence(graph: &Graph) -> bool {
+    graph
+        .body
+        .inputs
+        .iter()
+        .any(|id| match &graph.body.node(*id).op {
+            Op::Input { ty, .. } => ty
+                .shape
+                .dims()
+                .iter()
+                .any(|d| matches!(d, Dim::Sym(p) if p.symbols().iter().any(|s| s != "N"))),
+            _ => false,
+        })
+}
+
+#[test]
+fn sequence_nets_at_t1_and_t7_from_one_compile_with_and_without_bounds_checks() {
+    let mut failures = Vec::new();
+    let mut seen = 0;
+    for n in shrunk_nets() {
+        let opts = CompileOptions {
+            net: Some(n.net.clone()),
+            batch: None,
+        };
+        let lowered = compile(&n.program, &opts).expect("compiles").graph;
+        if !has_sequence(&lowered) {
+            continue;
+        }
+        seen += 1;
+        let optimised = compile_with(&n.program, &opts, &PassOptions::default())
+            .expect("compiles")
+            .compiled
+            .graph;
+        let w = random_weights(&lowered, 3);
+        for debug_bounds in [false, true] {
+            let cg = CodegenOptions {
+                debug_bounds,
+                keep_clif: false,
+            };
+            let compiled = codegen::compile(&optimised, &cg).expect("the JIT compiles it");
+            let mut exe = compiled.bind(&w).expect("binds");
+            for (batch, t) in [(1, 1), (3, 7), (2, 1), (1, 7)] {
+                let inputs = inputs_at(&lowered, batch, t, 5 + t);
+                let want = interp::run(&lowered, &w, &inputs).expect("the interpreter runs");
+                match exe.run(&inputs) {
+                    Ok(got) => {
+                        let d = max_rel_diff(&want, &got, &n.label);
+                        if d > 1e-4 || d.is_nan() {
+                            failures.push(format!(
+                                "{} b{batch} T={t} bounds={debug_bounds}: rel diff {d:e}",
+                                n.label
+                            ));
+                        }
+                    }
+                    Err(e) => failures.push(format!(
+                        "{} b{batch} T={t} bounds={debug_bounds}: {e:?}",
+                        n.label
+                    )),
+                }
+            }
+        }
+    }
+    assert!(seen >= 5, "only {seen} sequence nets found");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn an_out_of_range_token_id_is_an_error_naming_the_layer() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let model = Model::load(
+        &std::path::Path::new(root).join("nets/lstm.net"),
+        &ModelOptions {
+            passes: Some(PassOptions::default()),
+            ..ModelOptions::default()
+        },
+    )
+    .expect("loads");
+    let w = model.init_weights(1);
+    let compiled = model.compile(&CodegenOptions::default()).expect("compiles");
+    let mut exe = compiled.bind(&w).expect("binds");
+    let ids = ArrayD::from_shape_vec(IxDyn(&[1, 3]), vec![1i64, 65, 2]).expect("shape");
+    let inputs = BTreeMap::from([("tokens".to_string(), Tensor::I64(ids))]);
+    let e = exe.run(&inputs).expect_err("65 is past the 65-row table");
+    let text = model.render(&e.diagnostic());
+    assert!(text.contains("E0407") && text.contains("65"), "{text}");
+    // The same executable still runs good ids afterwards.
+    let ids = ArrayD::from_shape_vec(IxDyn(&[1, 3]), vec![1i64, 64, 2]).expect("shape");
+    let inputs = BTreeMap::from([("tokens".to_string(), Tensor::I64(ids))]);
+    assert!(exe.run(&inputs).is_ok());
+}
