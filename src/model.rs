@@ -101,7 +101,10 @@ impl std::error::Error for LoadError {}
 impl Model {
     /// Loads `path` (and its imports), checks it, and compiles the chosen net.
     pub fn load(path: &Path, opts: &ModelOptions) -> Result<Model, LoadError> {
-        Model::finish(crate::check_program(crate::syntax::loader::load(path)), opts)
+        Model::finish(
+            crate::check_program(crate::syntax::loader::load(path)),
+            opts,
+        )
     }
 
     /// Like [`Model::load`] for a source text named `name` (imports are read from disk).

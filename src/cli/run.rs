@@ -7,7 +7,6 @@
 //! the outputs. Outputs are written only after the whole run succeeded, through temporary
 //! files renamed into place. Docs: `docs/running.md`.
 
-use crate::model::Backend;
 use super::output::{say, Reporter};
 use super::weights::{
     failure, file_error, load_net, load_weights, net_span, thousands, Fail, Failure, LoadedNet,
@@ -17,6 +16,7 @@ use crate::diagnostics::{Code, Diagnostic, Label, SourceMap};
 use crate::ir::graph::Graph;
 use crate::ir::op::Op;
 use crate::ir::shape::{Dim, TensorType};
+use crate::model::Backend;
 use crate::runtime::bind::{self, InputSpec};
 use crate::runtime::io::{self, InputKind, IoError, Normalize, PngScale, Vocab};
 use crate::runtime::kernels::reduce::softmax_vec;

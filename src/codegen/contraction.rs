@@ -114,7 +114,11 @@ fn start_accumulators(
         let oq = kb.b.ins().iadd_imm_s(o, 4 * q as i64);
         let init = match bias {
             Some(b) => {
-                let lanes = if width == 1 { Lanes::One } else { Lanes::Four(0) };
+                let lanes = if width == 1 {
+                    Lanes::One
+                } else {
+                    Lanes::Four(0)
+                };
                 kb.load(b, &[oq], lanes)
             }
             None => kb.fconst(0.0, width),
@@ -238,11 +242,8 @@ fn conv(
                                             };
                                             (o, l)
                                         } else {
-                                            let l = if width == 1 {
-                                                Lanes::One
-                                            } else {
-                                                Lanes::Splat
-                                            };
+                                            let l =
+                                                if width == 1 { Lanes::One } else { Lanes::Splat };
                                             (chan, l)
                                         };
                                         let mut ws = Vec::with_capacity(accs.len());
@@ -344,9 +345,23 @@ fn dense(kb: &mut Kb<'_>, c: &mut Contraction<'_, '_>, packed: bool) -> Result<(
                 for q in 0..accs.len() {
                     let uq = kb.b.ins().iadd_imm_s(u, 4 * q as i64);
                     let (widx, wl) = if packed {
-                        (vec![f, uq], if width == 1 { Lanes::One } else { Lanes::Four(1) })
+                        (
+                            vec![f, uq],
+                            if width == 1 {
+                                Lanes::One
+                            } else {
+                                Lanes::Four(1)
+                            },
+                        )
                     } else {
-                        (vec![uq, f], if width == 1 { Lanes::One } else { Lanes::Four(0) })
+                        (
+                            vec![uq, f],
+                            if width == 1 {
+                                Lanes::One
+                            } else {
+                                Lanes::Four(0)
+                            },
+                        )
                     };
                     ws.push(kb.load(&w, &widx, wl));
                 }

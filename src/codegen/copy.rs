@@ -116,7 +116,11 @@ pub fn shifted(
     offset: i64,
     iterate_src: bool,
 ) -> Result<(), CodegenError> {
-    let space = if iterate_src { src.clone() } else { dst.clone() };
+    let space = if iterate_src {
+        src.clone()
+    } else {
+        dst.clone()
+    };
     let vector = src.op.elem == Elem::F32;
     for_each_index(kb, &space, vector, &mut |kb, idx, lanes| {
         let mut other = idx.to_vec();

@@ -187,9 +187,12 @@ impl<'a> Kb<'a> {
 
     /// Meta table entry `i`.
     pub fn meta_at(&mut self, i: usize) -> Value {
-        self.b
-            .ins()
-            .load(types::I64, MemFlagsData::trusted(), self.meta, abi::meta_offset(i))
+        self.b.ins().load(
+            types::I64,
+            MemFlagsData::trusted(),
+            self.meta,
+            abi::meta_offset(i),
+        )
     }
 
     /// Binds an operand: loads its base, sizes and strides.
@@ -391,7 +394,10 @@ impl<'a> Kb<'a> {
 
     /// `0 <= off && off + bytes <= extent`.
     fn in_bounds(&mut self, x: &Bound, off: Value, bytes: i64) -> Value {
-        let lo = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, off, 0);
+        let lo = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::SignedGreaterThanOrEqual, off, 0);
         let end = self.b.ins().iadd_imm_s(off, bytes);
         let hi = self
             .b
@@ -425,7 +431,9 @@ impl<'a> Kb<'a> {
         let code = self.int(status as i64);
         self.b.ins().store(flags, code, self.ctx, abi::CTX_STATUS);
         let k = self.int(self.kernel);
-        self.b.ins().store(flags, k, self.ctx, abi::CTX_STATUS_KERNEL);
+        self.b
+            .ins()
+            .store(flags, k, self.ctx, abi::CTX_STATUS_KERNEL);
         self.b
             .ins()
             .store(flags, value, self.ctx, abi::CTX_STATUS_VALUE);

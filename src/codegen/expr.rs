@@ -155,10 +155,9 @@ impl<'r> Expr<'r> {
                 let a = uidx
                     .get_mut(*axis)
                     .ok_or_else(|| self.unsupported("a slice axis past the rank"))?;
-                *a = kb
-                    .b
-                    .ins()
-                    .iadd_imm_s(*a, i64::try_from(*start).unwrap_or(i64::MAX));
+                *a =
+                    kb.b.ins()
+                        .iadd_imm_s(*a, i64::try_from(*start).unwrap_or(i64::MAX));
                 self.eval(kb, u, &uidx, lanes)
             }
             Op::BatchNorm { eps } => {

@@ -41,7 +41,8 @@ pub fn frame(graph: &Graph, program: &Program, b: &Bindings) -> Result<Frame, Co
     let mut meta = vec![0i64; program.meta_len];
     let mut cursor: u64 = 0;
     let mut body = BTreeMap::new();
-    let too_big = || CodegenError::internal("the activations cannot be planned at these sizes".into());
+    let too_big =
+        || CodegenError::internal("the activations cannot be planned at these sizes".into());
     for (key, pr) in program.regions.iter().enumerate() {
         let region = region_at(&graph.body, &pr.path)?;
         let elem = |d: crate::ir::shape::DType| elem_of(d).map(|e| e.bytes() as u64).unwrap_or(4);
@@ -117,7 +118,8 @@ pub fn frame(graph: &Graph, program: &Program, b: &Bindings) -> Result<Frame, Co
                 meta[slot.dim(a)] = to_i64(shape[a] as u64)?;
                 meta[slot.stride(a)] = to_i64(strides[a] as u64)?;
             }
-            cursor = round_up(cursor.checked_add(bytes).ok_or_else(too_big)?).ok_or_else(too_big)?;
+            cursor =
+                round_up(cursor.checked_add(bytes).ok_or_else(too_big)?).ok_or_else(too_big)?;
         }
     }
     for (name, i) in &program.symbols {
@@ -131,7 +133,9 @@ pub fn frame(graph: &Graph, program: &Program, b: &Bindings) -> Result<Frame, Co
         for slot in pr.slots.values() {
             let end = meta[slot.offset()].checked_add(meta[slot.extent()]);
             if end.is_none_or(|e| e as u64 > cursor) || meta[slot.offset()] < 0 {
-                return Err(CodegenError::internal("a value placed outside the arena".into()));
+                return Err(CodegenError::internal(
+                    "a value placed outside the arena".into(),
+                ));
             }
         }
     }
@@ -156,12 +160,19 @@ fn extent_bytes(shape: &[usize], strides: &[usize], elem: u64) -> Option<u64> {
 }
 
 /// The region reached from `body` through the loop nodes of `path`.
-pub fn region_at<'r>(body: &'r Region, path: &[crate::ir::graph::NodeId]) -> Result<&'r Region, CodegenError> {
+pub fn region_at<'r>(
+    body: &'r Region,
+    path: &[crate::ir::graph::NodeId],
+) -> Result<&'r Region, CodegenError> {
     let mut r = body;
     for id in path {
         r = match &r.node(*id).op {
             Op::Loop(l) => &l.body,
-            _ => return Err(CodegenError::internal("a region path through a non-loop".into())),
+            _ => {
+                return Err(CodegenError::internal(
+                    "a region path through a non-loop".into(),
+                ))
+            }
         };
     }
     Ok(r)

@@ -21,7 +21,9 @@ fn setting(e: impl std::fmt::Display) -> CodegenError {
 /// A JIT module for the host.
 pub fn new_module() -> Result<JITModule, CodegenError> {
     let mut flags = settings::builder();
-    flags.set("use_colocated_libcalls", "false").map_err(setting)?;
+    flags
+        .set("use_colocated_libcalls", "false")
+        .map_err(setting)?;
     flags.set("is_pic", "false").map_err(setting)?;
     flags.set("opt_level", "speed").map_err(setting)?;
     let isa = cranelift_native::builder()
@@ -34,6 +36,8 @@ pub fn new_module() -> Result<JITModule, CodegenError> {
 
 /// Finalises every function of `module` and returns the address of `main`.
 pub fn finish(module: &mut JITModule, main: FuncId) -> Result<CodePtr, CodegenError> {
-    module.finalize_definitions().map_err(super::CodegenError::module)?;
+    module
+        .finalize_definitions()
+        .map_err(super::CodegenError::module)?;
     Ok(CodePtr::new(module.get_finalized_function(main)))
 }

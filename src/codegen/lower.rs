@@ -91,7 +91,12 @@ impl<'g> Lowerer<'g> {
         {
             let b = FunctionBuilder::new(&mut ctx.func, &mut self.fbc);
             let cfg = self.module.target_config();
-            let mut kb = Kb::new(b, cfg, i64::try_from(index).unwrap_or(i64::MAX), self.opts.debug_bounds);
+            let mut kb = Kb::new(
+                b,
+                cfg,
+                i64::try_from(index).unwrap_or(i64::MAX),
+                self.opts.debug_bounds,
+            );
             emit(&mut kb)?;
             kb.finish();
         }
@@ -159,7 +164,6 @@ impl<'g> Lowerer<'g> {
         Ok(id)
     }
 
-
     /// The kernels (and loop structure) of one node.
     fn node(&mut self, key: usize, r: &Region, id: NodeId) -> Result<Vec<Call>, CodegenError> {
         let node = r.node(id);
@@ -191,7 +195,10 @@ impl<'g> Lowerer<'g> {
         match &node.op {
             Op::Input { .. } | Op::Param(_) | Op::Fill { .. } => Ok(Vec::new()),
             Op::Concat { in_place: true, .. } => Ok(Vec::new()),
-            Op::Concat { axis, in_place: false } => {
+            Op::Concat {
+                axis,
+                in_place: false,
+            } => {
                 let axis = *axis;
                 // Offsets of each input along the axis: known, or summed at run time.
                 let f = self.function(name, &layer, span, &mut |kb| {
@@ -219,8 +226,7 @@ impl<'g> Lowerer<'g> {
             | Op::BatchNorm { .. } => {
                 let f = self.function(name, &layer, span, &mut |kb| {
                     let b = bind_all(kb, &ins);
-                    let leaves: BTreeMap<ValueRef, Bound> =
-                        inputs.iter().copied().zip(b).collect();
+                    let leaves: BTreeMap<ValueRef, Bound> = inputs.iter().copied().zip(b).collect();
                     let dst = kb.bind(&outs[0]);
                     elementwise::lower(kb, r, leaves, &[Region::value(id)], &[dst], &layer)
                 })?;
@@ -303,7 +309,12 @@ impl<'g> Lowerer<'g> {
                 })?;
                 one(f)
             }
-            Op::Lrn { size, alpha, beta, k } => {
+            Op::Lrn {
+                size,
+                alpha,
+                beta,
+                k,
+            } => {
                 let (size, alpha, beta, k) = (*size, *alpha, *beta, *k);
                 let f = self.function(name, &layer, span, &mut |kb| {
                     let x = kb.bind(&ins[0]);
@@ -410,11 +421,14 @@ impl<'g> Lowerer<'g> {
                     .node_ids()
                     .into_iter()
                     .find(|n| matches!(body.node(*n).op, Op::Conv2d(_) | Op::Dense | Op::MatMul))
-                    .ok_or_else(|| CodegenError::internal("a contraction group without one".into()))?;
+                    .ok_or_else(|| {
+                        CodegenError::internal("a contraction group without one".into())
+                    })?;
                 let leaves: Vec<ValueRef> = leaf_ops.iter().map(|(v, _)| *v).collect();
                 let all: Vec<Operand> = leaf_ops.iter().map(|(_, o)| o.clone()).collect();
                 let _ = key;
-                let f = self.contraction_group(body, c, &leaves, &all, &outputs, outs, layer, span)?;
+                let f =
+                    self.contraction_group(body, c, &leaves, &all, &outputs, outs, layer, span)?;
                 Ok(vec![Call::Kernel(f)])
             }
             GroupKind::Pool => {
@@ -444,7 +458,9 @@ impl<'g> Lowerer<'g> {
                         .values()
                         .find(|b| b.rank() == 4)
                         .map(|b| b.dims.clone())
-                        .ok_or_else(|| CodegenError::internal("a pool group without a map".into()))?;
+                        .ok_or_else(|| {
+                            CodegenError::internal("a pool group without a map".into())
+                        })?;
                     let dsts = bind_all(kb, outs);
                     let mut expr = Expr::new(body, leaves, layer);
                     let mut pool = spatial::Pool {
@@ -596,7 +612,10 @@ impl<'g> Lowerer<'g> {
         let body_in: Vec<Operand> = body
             .inputs
             .iter()
-            .map(|b| self.program.operand(self.graph, bkey, body, Region::value(*b)))
+            .map(|b| {
+                self.program
+                    .operand(self.graph, bkey, body, Region::value(*b))
+            })
             .collect::<Result<_, _>>()?;
         let body_out: Vec<Operand> = body
             .outputs

@@ -41,7 +41,9 @@ fn nan_max(kb: &mut Kb<'_>, m: Value, v: Value, width: i64) -> Value {
     if width == 1 {
         kb.b.ins().select(c, v, m)
     } else {
-        let mask = kb.b.ins().bitcast(types::F32X4, super::emit::lane_flags(), c);
+        let mask =
+            kb.b.ins()
+                .bitcast(types::F32X4, super::emit::lane_flags(), c);
         kb.b.ins().bitselect(mask, v, m)
     }
 }
