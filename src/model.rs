@@ -186,8 +186,114 @@ impl Model {
         }
     }
 
+    /// Deterministic random inputs for every declared input: floats uniform in
+    /// `[-1, 1)`, integer ids valid for the embedding table (or the classes of the loss)
+    /// they index. `sizes` gives each symbolic size (`N`, `T`, …); a missing one is an
+    /// error naming it.
+    pub fn random_inputs(
+        &self,
+        sizes: &BTreeMap<String, u64>,
+        seed: u64,
+    ) -> Result<BTreeMap<String, Tensor>, String> {
+        use crate::ir::op::Op;
+        let mut state = seed ^ 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            // SplitMix64.
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        let body = &self.graph.body;
+        let mut out = BTreeMap::new();
+        for &id in &body.inputs {
+            let Op::Input { name, ty, .. } = &body.node(id).op else {
+                continue;
+            };
+            let mut shape = Vec::new();
+            for d in ty.shape.dims() {
+                let v = match d {
+                    crate::ir::shape::Dim::Known(k) => *k,
+                    crate::ir::shape::Dim::Sym(p) => {
+                        let mut q = p.clone();
+                        for s in p.symbols() {
+                            let v = sizes
+                                .get(&s)
+                                .ok_or_else(|| format!("no value for the size `{s}` of input `{name}` (give --size {s}=…)"))?;
+                            q = q
+                                .substitute(&s, i64::try_from(*v).map_err(|_| "size too large")?)
+                                .ok_or("size overflow")?;
+                        }
+                        u64::try_from(q.as_const().ok_or("unbound size")?)
+                            .map_err(|_| format!("a negative size for input `{name}`"))?
+                    }
+                };
+                shape.push(usize::try_from(v).map_err(|_| "size too large")?);
+            }
+            let n: usize = shape.iter().product();
+            let t = if ty.dtype.is_int() {
+                let range = int_range(body, id).max(1);
+                let v: Vec<i64> = (0..n).map(|_| (next() % range) as i64).collect();
+                Tensor::I64(
+                    ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), v)
+                        .map_err(|e| e.to_string())?,
+                )
+            } else {
+                let v: Vec<f32> = (0..n)
+                    .map(|_| (next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0)
+                    .collect();
+                Tensor::F32(
+                    ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), v)
+                        .map_err(|e| e.to_string())?,
+                )
+            };
+            out.insert(name.clone(), t);
+        }
+        Ok(out)
+    }
+
+    /// Multiply-adds of one run at `sizes` (the batch `N` included), if every size is
+    /// given.
+    pub fn macs_at(&self, sizes: &BTreeMap<String, u64>) -> Option<u64> {
+        let m = self.graph.body.macs()?;
+        let mut q = m.checked_mul(&crate::ir::shape::Poly::symbol("N"))?;
+        for s in q.symbols() {
+            q = q.substitute(&s, i64::try_from(*sizes.get(&s)?).ok()?)?;
+        }
+        u64::try_from(q.as_const()?).ok()
+    }
+
     /// A diagnostic as plain text with this model's sources.
     pub fn render(&self, d: &Diagnostic) -> String {
         crate::diagnostics::render::plain(d, &self.sources)
     }
+}
+
+/// The number of valid values of integer input `id`: the rows of the embedding table it
+/// indexes, or the classes of the loss it labels (2 when neither).
+fn int_range(region: &crate::ir::graph::Region, id: crate::ir::graph::NodeId) -> u64 {
+    use crate::ir::op::Op;
+    use crate::ir::shape::Dim;
+    for user in region.users_of(id) {
+        let args = region.inputs_of(user);
+        match region.node(user).op {
+            Op::Embed => {
+                if let Some(Dim::Known(v)) =
+                    args.get(1).and_then(|t| region.ty(*t).shape.dims().first())
+                {
+                    return *v;
+                }
+            }
+            Op::SoftmaxCrossEntropy => {
+                if let Some(Dim::Known(c)) =
+                    args.first().and_then(|t| region.ty(*t).shape.dims().last())
+                {
+                    return *c;
+                }
+            }
+            _ => {}
+        }
+    }
+    2
 }

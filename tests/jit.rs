@@ -2,7 +2,8 @@
 //! (shrunk as in `tests/onnx.rs`), with random weights and inputs, the native code's
 //! outputs equal the interpreter's on the lowered net within 1e-4 relative (max |Δ| /
 //! max |ref|), with all passes and with none, at batch 1 and 3 (sequence nets at T = 1
-//! and 7). One compile serves every size.
+//! and 7: `tests/jit_runtime.rs`), with the host GEMM engine and with the portable
+//! Cranelift contractions.
 
 #[path = "shared/nets.rs"]
 mod nets;
@@ -16,7 +17,7 @@ use nets::{max_rel_diff, random_inputs, random_weights, shrunk_nets};
 /// The largest relative difference accepted.
 const TOLERANCE: f64 = 1e-4;
 
-fn check(selection: &PassSelection, what: &str, debug_bounds: bool) -> Vec<String> {
+fn check(selection: &PassSelection, what: &str, portable: bool) -> Vec<String> {
     let mut failures = Vec::new();
     for n in shrunk_nets() {
         let opts = CompileOptions {
@@ -35,6 +36,7 @@ fn check(selection: &PassSelection, what: &str, debug_bounds: bool) -> Vec<Strin
         let cg = CodegenOptions {
             debug_bounds,
             keep_clif: false,
+            ..Default::default()
         };
         let compiled = match codegen::compile(&optimised, &cg) {
             Ok(c) => c,
@@ -79,5 +81,13 @@ fn every_net_runs_natively_as_the_interpreter_with_all_passes() {
 #[test]
 fn every_net_runs_natively_as_the_interpreter_without_passes() {
     let failures = check(&PassSelection::none(), "no passes", false);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The portable Cranelift loop nest for contractions (the fallback of the host GEMM
+/// engine, and its cross-check) on every net.
+#[test]
+fn every_net_runs_natively_as_the_interpreter_with_portable_contractions() {
+    let failures = check(&PassSelection::all(), "portable contractions", true);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

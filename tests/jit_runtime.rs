@@ -97,6 +97,7 @@ fn sequence_nets_at_t1_and_t7_from_one_compile_with_and_without_bounds_checks() 
             let cg = CodegenOptions {
                 debug_bounds,
                 keep_clif: false,
+                ..Default::default()
             };
             let compiled = codegen::compile(&optimised, &cg).expect("the JIT compiles it");
             let mut exe = compiled.bind(&w).expect("binds");

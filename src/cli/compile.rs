@@ -151,6 +151,7 @@ pub fn run(args: &CompileArgs) -> i32 {
             let opts = crate::codegen::CodegenOptions {
                 debug_bounds: args.debug_bounds,
                 keep_clif: true,
+                ..Default::default()
             };
             match crate::codegen::compile(&compiled.graph, &opts) {
                 Ok(c) => c.clif_text(),
@@ -165,6 +166,7 @@ pub fn run(args: &CompileArgs) -> i32 {
             let opts = crate::codegen::CodegenOptions {
                 debug_bounds: args.debug_bounds,
                 keep_clif: false,
+                ..Default::default()
             };
             match crate::codegen::compile(&compiled.graph, &opts) {
                 Ok(c) => t.push_str(&native_line(&c.stats)),

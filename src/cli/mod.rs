@@ -8,6 +8,7 @@
     reason = "the command line is where netc talks to the terminal"
 )]
 
+mod bench;
 mod check;
 mod compile;
 mod export;
@@ -47,6 +48,8 @@ enum Command {
     Compile(compile::CompileArgs),
     /// Run a net on inputs (.npy, images, text) with weights from a safetensors file.
     Run(run::RunArgs),
+    /// Time a net's native code on random inputs: compile time, latency, GFLOP/s.
+    Bench(bench::BenchArgs),
     /// Write initial weights for a net to a safetensors file (deterministic for a seed).
     Init(weights::InitArgs),
     /// List the weights a net expects: names, shapes and element counts.
@@ -130,6 +133,7 @@ fn dispatch(cli: Cli) -> i32 {
         Command::Check(args) => check::run(&args),
         Command::Compile(args) => compile::run(&args),
         Command::Run(args) => run::run(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::Init(args) => weights::run_init(&args),
         Command::Weights(args) => weights::run_weights(&args),
         Command::Export(args) => export::run(&args),

@@ -230,6 +230,7 @@ fn run_loaded(
             let opts = crate::codegen::CodegenOptions {
                 debug_bounds: args.debug_bounds,
                 keep_clif: false,
+                ..Default::default()
             };
             let compiled = crate::codegen::compile(graph, &opts)
                 .map_err(|e| failure(e.diagnostic(net_span(graph, sources)), 101))?;

@@ -5,6 +5,7 @@
 
 use super::abi::{Ctx, SlotMeta, Status};
 use super::frame::{frame, Frame};
+use super::kernels::gemm::PackedB;
 use super::program::Packing;
 use super::Compiled;
 use crate::diagnostics::Span;
@@ -40,6 +41,9 @@ pub struct Executable<'c> {
     compiled: &'c Compiled,
     /// Every parameter's values (row-major), then the packed copies.
     params: Vec<Vec<f32>>,
+    /// Weights packed for the host GEMM engine (their addresses are in `ptrs`; boxed, so
+    /// they never move).
+    _gemm: Vec<Box<PackedB>>,
     /// Their addresses, the table compiled code reads.
     ptrs: Vec<*const f32>,
     /// Tables and arenas by the values of the symbolic sizes.
@@ -127,22 +131,65 @@ impl Compiled {
             };
             params[i] = values;
         }
+        let mut gemm = Vec::new();
         for (src, packing, shape) in &self.program.packed {
             let p = graph.param(*src);
             let data = params
                 .get(src.0 as usize)
                 .ok_or_else(|| internal(&p.name, p.span, "a packed parameter without source"))?;
-            params.push(pack(data, *packing, shape));
+            if *packing == Packing::Gemm {
+                let b = gemm_operand(data, &p.ty.shape, shape)
+                    .map_err(|e| internal(&p.name, p.span, &e))?;
+                gemm.push((params.len(), Box::new(b)));
+                params.push(Vec::new());
+            } else {
+                params.push(pack(data, *packing, shape));
+            }
         }
-        let ptrs = params.iter().map(|v| v.as_ptr()).collect();
+        let mut ptrs: Vec<*const f32> = params.iter().map(|v| v.as_ptr()).collect();
+        for (i, b) in &gemm {
+            // The entry is read by the generated code as the `PackedB` address.
+            ptrs[*i] = std::ptr::from_ref::<PackedB>(b).cast::<f32>();
+        }
         Ok(Executable {
             compiled: self,
             params,
+            _gemm: gemm.into_iter().map(|(_, b)| b).collect(),
             ptrs,
             sized: HashMap::new(),
             last: None,
         })
     }
+}
+
+/// The weight `data` (of the parameter's `shape`) as the GEMM engine's packed B of
+/// `packed` shape `[K, N]`: a convolution's `[O, C, kh, kw]` in taps order, a dense
+/// layer's `[U, F]` transposed.
+fn gemm_operand(
+    data: &[f32],
+    shape: &crate::ir::shape::Shape,
+    packed: &[usize],
+) -> Result<PackedB, String> {
+    let (k, n) = match packed {
+        [k, n] => (*k, *n),
+        _ => return Err("a GEMM weight of rank other than 2".into()),
+    };
+    let made = if shape.rank() == 4 {
+        let dims: Vec<usize> = shape
+            .dims()
+            .iter()
+            .map(|d| d.known().unwrap_or(0) as usize)
+            .collect();
+        let taps = pack(
+            data,
+            Packing::ConvTaps,
+            &[dims[2], dims[3], dims[1], dims[0]],
+        );
+        PackedB::new(k, n, &taps, n as isize, 1)
+    } else {
+        PackedB::new(k, n, data, 1, k as isize)
+    };
+    made.map_err(|e| format!("packing the weight for the GEMM engine: {e:?}"))
 }
 
 /// The packed copy of `data` (the parameter's row-major values) with `packed` shape.
@@ -183,6 +230,12 @@ impl Executable<'_> {
     /// The compiled net.
     pub fn compiled(&self) -> &Compiled {
         self.compiled
+    }
+
+    /// The arena's size in bytes for the last call's sizes (`None` before any call).
+    pub fn arena_bytes(&self) -> Option<u64> {
+        let key = &self.last.as_ref()?.key;
+        self.sized.get(key).map(|s| s.frame.arena_bytes)
     }
 
     /// Runs the net on `inputs` (by input name); returns the outputs by name. The inputs
@@ -585,6 +638,7 @@ mod tests {
             .compile(&CodegenOptions {
                 debug_bounds,
                 keep_clif: false,
+                ..Default::default()
             })
             .expect("compiles");
         (model, compiled)
@@ -633,6 +687,7 @@ mod tests {
                 .compile(&CodegenOptions {
                     debug_bounds,
                     keep_clif: true,
+                    ..Default::default()
                 })
                 .expect("compiles");
             c.clif_text().matches("icmp sle").count()

@@ -126,6 +126,8 @@ pub struct Kb<'a> {
     pub kernel: i64,
     /// Whether to check every access.
     pub debug_bounds: bool,
+    /// The imported host GEMM entry (`netc_sgemm_packed`), when the kernel may call it.
+    pub gemm: Option<cranelift_codegen::ir::FuncRef>,
     cfg: TargetFrontendConfig,
 }
 
@@ -169,6 +171,7 @@ impl<'a> Kb<'a> {
             params,
             kernel,
             debug_bounds,
+            gemm: None,
             cfg,
         }
     }

@@ -122,6 +122,14 @@ pub fn frame(graph: &Graph, program: &Program, b: &Bindings) -> Result<Frame, Co
                 round_up(cursor.checked_add(bytes).ok_or_else(too_big)?).ok_or_else(too_big)?;
         }
     }
+    // The scratch area of the GEMM-driven contractions.
+    meta[program.scratch_meta] = to_i64(cursor)?;
+    cursor = round_up(
+        cursor
+            .checked_add(program.scratch_bytes)
+            .ok_or_else(too_big)?,
+    )
+    .ok_or_else(too_big)?;
     for (name, i) in &program.symbols {
         meta[*i] = match b.get(name) {
             Some(v) => to_i64(v)?,

@@ -8,6 +8,9 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::FuncId;
 
+/// The host GEMM entry compiled code calls (`kernels::gemm::netc_sgemm_packed`).
+pub const GEMM_SYMBOL: &str = "netc_sgemm_packed";
+
 /// Owns a finished JIT module: its machine code lives as long as this value, and is never
 /// freed before (cranelift-jit frees nothing on drop, so code pointers never dangle).
 pub struct Module(pub JITModule);
@@ -30,7 +33,11 @@ pub fn new_module() -> Result<JITModule, CodegenError> {
         .map_err(setting)?
         .finish(settings::Flags::new(flags))
         .map_err(setting)?;
-    let builder = JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());
+    let mut builder = JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());
+    builder.symbol(
+        GEMM_SYMBOL,
+        super::kernels::gemm::netc_sgemm_packed as *const u8,
+    );
     Ok(JITModule::new(builder))
 }
 

@@ -36,6 +36,10 @@ pub struct Lowerer<'g> {
     pub clif: Vec<String>,
     /// Bytes of machine code emitted so far.
     pub code_bytes: usize,
+    /// The imported host GEMM entry.
+    gemm: Option<FuncId>,
+    /// Whether the next function may call the GEMM entry.
+    next_calls_gemm: bool,
     fbc: FunctionBuilderContext,
 }
 
@@ -52,9 +56,14 @@ impl<'g> Lowerer<'g> {
     pub fn new(
         graph: &'g Graph,
         program: Program,
-        module: JITModule,
+        mut module: JITModule,
         opts: CodegenOptions,
     ) -> Lowerer<'g> {
+        let mut sig = module.make_signature();
+        sig.params.push(AbiParam::new(types::I64));
+        let gemm = module
+            .declare_function(super::jit::GEMM_SYMBOL, Linkage::Import, &sig)
+            .ok();
         Lowerer {
             graph,
             program,
@@ -63,6 +72,8 @@ impl<'g> Lowerer<'g> {
             kernels: Vec::new(),
             clif: Vec::new(),
             code_bytes: 0,
+            gemm,
+            next_calls_gemm: false,
             fbc: FunctionBuilderContext::new(),
         }
     }
@@ -97,6 +108,11 @@ impl<'g> Lowerer<'g> {
                 i64::try_from(index).unwrap_or(i64::MAX),
                 self.opts.debug_bounds,
             );
+            if std::mem::take(&mut self.next_calls_gemm) {
+                if let Some(g) = self.gemm {
+                    kb.gemm = Some(self.module.declare_func_in_func(g, kb.b.func));
+                }
+            }
             emit(&mut kb)?;
             kb.finish();
         }
@@ -530,6 +546,31 @@ impl<'g> Lowerer<'g> {
         } else {
             None
         };
+        // The host GEMM engine, where it applies.
+        let f32s = [&x, &w].iter().all(|o| o.elem == super::emit::Elem::F32);
+        let gemm_ok = !self.opts.debug_bounds
+            && !self.opts.portable_contractions
+            && f32s
+            && matches!(w.src, Src::Param { .. })
+            && match &cnode.op {
+                Op::Conv2d(a) => a.groups == 1 && x.dims.len() == 4,
+                Op::Dense => x.dims.len() >= 2,
+                _ => false,
+            };
+        if gemm_ok {
+            return self.gemm_contraction(
+                body,
+                c,
+                &all_leaves_of(leaves, leaf_ops),
+                x,
+                w,
+                bias,
+                outputs,
+                outs,
+                layer,
+                span,
+            );
+        }
         // Weights that are parameters are read from a packed copy.
         let kind = match &cnode.op {
             Op::Conv2d(a) => {
@@ -573,6 +614,82 @@ impl<'g> Lowerer<'g> {
             };
             contraction::lower(kb, &mut con)
         })
+    }
+
+    /// A contraction through the host GEMM engine ([`super::gemm_call`]).
+    #[allow(clippy::too_many_arguments)] // The contraction, its leaves and outputs.
+    fn gemm_contraction(
+        &mut self,
+        body: &Region,
+        c: NodeId,
+        leaves: &[(ValueRef, Operand)],
+        x: Operand,
+        w: Operand,
+        bias: Option<Operand>,
+        outputs: &[ValueRef],
+        outs: &[Operand],
+        layer: &str,
+        span: crate::diagnostics::Span,
+    ) -> Result<FuncId, CodegenError> {
+        let cnode = body.node(c);
+        let Src::Param { index, .. } = w.src else {
+            return Err(CodegenError::internal(
+                "a GEMM weight that is not a parameter".into(),
+            ));
+        };
+        let pid = crate::ir::graph::ParamId(u32::try_from(index).unwrap_or(u32::MAX));
+        let t = self.program.packed_param(self.graph, pid, Packing::Gemm);
+        let shape = self.program.packed[t - self.graph.params.len()].2.clone();
+        let (k, n) = match shape.as_slice() {
+            [k, n] => (*k as i64, *n as i64),
+            _ => return Err(CodegenError::internal("a GEMM weight of rank ≠ 2".into())),
+        };
+        let plan = super::gemm_call::GemmPlan {
+            packed: t,
+            mb: super::gemm_call::block_rows(k),
+            k,
+            n,
+        };
+        let need = super::gemm_call::scratch_elems(k, n) as u64 * 4;
+        self.program.scratch_bytes = self.program.scratch_bytes.max(need);
+        let scratch_meta = self.program.scratch_meta;
+        let attrs = match &cnode.op {
+            Op::Conv2d(a) => Some(a.clone()),
+            _ => None,
+        };
+        let value = Region::value(c);
+        self.next_calls_gemm = true;
+        self.function(
+            &format!("{}_gemm", cnode.op.name()),
+            layer,
+            span,
+            &mut |kb| {
+                let lv = leaves
+                    .iter()
+                    .map(|(v, o)| (*v, kb.bind(o)))
+                    .collect::<BTreeMap<_, _>>();
+                let xb = kb.bind(&x);
+                let wb = kb.bind(&w);
+                let bb = bias.as_ref().map(|b| kb.bind(b));
+                let dsts = bind_all(kb, outs);
+                let off = kb.meta_at(scratch_meta);
+                let scratch = kb.b.ins().iadd(kb.arena, off);
+                let mut expr = Expr::new(body, lv, layer);
+                let mut con = Contraction {
+                    kind: Kind::MatMul,
+                    x: xb,
+                    w: wb,
+                    bias: bb,
+                    value,
+                    expr: &mut expr,
+                    outputs: outputs.iter().copied().zip(dsts).collect(),
+                };
+                match &attrs {
+                    Some(a) => super::gemm_call::conv(kb, &mut con, a, &plan, scratch),
+                    None => super::gemm_call::dense(kb, &mut con, &plan, scratch),
+                }
+            },
+        )
     }
 
     /// Points a parameter weight operand at its packed copy; whether it did.
@@ -704,6 +821,10 @@ impl<'g> Lowerer<'g> {
             Call::Kernel(fin),
         ])
     }
+}
+
+fn all_leaves_of(leaves: &[ValueRef], ops: &[Operand]) -> Vec<(ValueRef, Operand)> {
+    leaves.iter().copied().zip(ops.iter().cloned()).collect()
 }
 
 fn bind_all(kb: &mut Kb<'_>, ops: &[Operand]) -> Vec<Bound> {

@@ -35,6 +35,7 @@ pub mod elementwise;
 pub mod emit;
 pub mod expr;
 pub mod frame;
+pub mod gemm_call;
 pub mod jit;
 pub mod kernels;
 pub mod lower;
@@ -58,6 +59,10 @@ pub struct CodegenOptions {
     pub debug_bounds: bool,
     /// Keep the CLIF text of every function (`--emit clif`).
     pub keep_clif: bool,
+    /// Compute every contraction with the portable Cranelift `f32x4` loop nest instead of
+    /// the host GEMM engine (the fallback and cross-check; always so under
+    /// `debug_bounds`).
+    pub portable_contractions: bool,
 }
 
 /// Why a net could not be compiled to native code.

@@ -41,6 +41,9 @@ pub enum Packing {
     ConvTaps,
     /// A dense weight `[U, F]` stored transposed, `[F, U]`.
     Transpose,
+    /// A convolution weight (as `[kh·kw·C, O]`, the taps' order) or a dense weight (as
+    /// `[F, U]`) packed for the host GEMM engine: the table entry is a `PackedB`.
+    Gemm,
 }
 
 /// The layout of a net's tables.
@@ -56,12 +59,17 @@ pub struct Program {
     pub packed: Vec<(ParamId, Packing, Vec<usize>)>,
     /// The number of meta entries.
     pub meta_len: usize,
+    /// The meta entry of the scratch area's offset.
+    pub scratch_meta: usize,
+    /// Bytes of scratch the GEMM-driven contractions need (the largest of them).
+    pub scratch_bytes: u64,
 }
 
 impl Program {
     /// Lays out the tables of `graph`.
     pub fn new(graph: &Graph) -> Result<Program, CodegenError> {
         let mut p = Program::default();
+        p.scratch_meta = p.alloc(1);
         p.add_region(&graph.body, Vec::new())?;
         let mut names = Vec::new();
         collect_symbols(&graph.body, &mut names);
@@ -153,6 +161,8 @@ impl Program {
         let packed = match (packing, shape.as_slice()) {
             (Packing::ConvTaps, [o, c, kh, kw]) => vec![*kh, *kw, *c, *o],
             (Packing::Transpose, [u, f]) => vec![*f, *u],
+            (Packing::Gemm, [o, c, kh, kw]) => vec![kh * kw * c, *o],
+            (Packing::Gemm, [u, f]) => vec![*f, *u],
             _ => shape,
         };
         self.packed.push((param, packing, packed));

@@ -17,33 +17,45 @@
 //! Geijn, "BLIS: A Framework for Rapidly Instantiating BLAS Functionality", 2015):
 //!
 //! ```text
-//! for jc in 0..n step nc                      B block kc×nc lives in L2/L3
+//! for jc in 0..n step nc                      B block kc×nc (L3)
 //!   for pc in 0..k step kc                    pack B[pc.., jc..] into nr-column panels
 //!     for ic in 0..m step mc                  pack A[ic.., pc..] into mr-row panels (L2)
-//!       for jr in 0..nc step nr               one B micro-panel kc×nr (L1)
+//!       for jr in 0..nc step nr               one B micro-panel kc×nr
 //!         for ir in 0..mc step mr             micro-kernel: an mr×nr tile of C in registers
 //! ```
 //!
-//! - A micro-kernel ([`driver::TileArgs`]) multiplies a packed `mr×kc` panel of A by a
-//!   packed `kc×nr` panel of B in registers, then loads C (when accumulating), applies the
-//!   fused operations (only after the last `kc` block) and stores the tile. There is one
-//!   kernel per row count `1..=mr`, so an edge in `m` wastes no arithmetic; an edge in `n`, a
-//!   C with a non-unit column stride, or a residual with one, goes through a small
-//!   temporary tile whose valid part is merged into C by scalar code.
-//! - Packing ([`pack`]) copies A and B into contiguous, zero-padded panels, so the
+//! - A micro-kernel (`driver::TileArgs`) multiplies an `mr×kc` panel of A by a `kc×nr`
+//!   panel of B in registers, then adds C (when accumulating), applies the fused operations
+//!   (only after the last `kc` block) and stores the tile. There is one kernel per row count
+//!   `1..=mr`, so an edge in `m` wastes no arithmetic; an edge in `n`, a C with a non-unit
+//!   column stride, or a residual with one, goes through a small temporary tile whose valid
+//!   part is merged into C by scalar code.
+//! - Packing (`pack`, `pack_avx`) copies A and B into contiguous, zero-padded panels, so the
 //!   micro-kernel reads both sequentially whatever the caller's strides are (transposed
-//!   operands cost nothing in the inner loop).
-//! - The kernels are chosen at run time ([`Isa::detected`], cached): AVX-512F, AVX2+FMA, or a
-//!   portable plain-Rust fallback that LLVM vectorises for the target's baseline. Each ISA
-//!   is one [`driver::KernelSet`] value: its tile `mr×nr`, its blocking `kc`, `mc`, `nc` and
-//!   a table of micro-kernel function pointers; the driver knows nothing else about it.
+//!   operands cost nothing in the inner loop). A row-major A and a column-major B are
+//!   packed by 8×8 register transposes. Where packing costs more than it saves, the
+//!   kernels read the operand in place instead: a row-major A when `n ≤ 512` (packing A
+//!   costs about as much as `nr` columns of product) and its rows are not a multiple of
+//!   4 KiB apart (L1 set conflicts), and the full-width panels of a row-major B when a `kc`
+//!   block of it spans at most 256 KiB (beyond that the TLB sets the pace).
+//! - The blocking of each kernel set: `kc` up to 512 and `mc` about 12 panels, each
+//!   balanced so the last block is not a sliver; `nc` 4096. Measured on Zen 4 (1 MiB L2):
+//!   a `kc` of 256 was 5–8 % slower (twice the C traffic, though its B micro-panel would
+//!   fit L1), and the swapped inner loops (A micro-panel in L1, B streamed from L2) were no
+//!   faster.
+//! - The kernels are chosen at run time ([`Isa::detected`], cached): AVX-512F (`8×32`),
+//!   AVX2+FMA (`6×16`), or a portable plain-Rust fallback (`4×8`) that LLVM vectorises for
+//!   the target's baseline. Each is one `driver::KernelSet` value: its tile, its blocking,
+//!   its packers and a table of micro-kernel function pointers; the driver knows nothing
+//!   else about it. The SIMD kernels share one body, a macro over the vector intrinsics.
 //! - Weights are the B side (`out[m, n] = Σ_k x[m, k]·W[k, n]`). [`PackedB`] packs them once
-//!   at bind time, in exactly the layout the driver would produce, so
-//!   [`sgemm_packed`] skips B packing on every call.
+//!   at bind time, in exactly the layout the driver would produce, so [`sgemm_packed`]
+//!   skips B packing on every call.
 //!
 //! The result is deterministic: for one ISA, the order of every floating-point operation
-//! depends only on `m`, `n` and `k`. Different ISAs may differ in the last bits (different
-//! tiles and `kc` order the sums differently; the fallback does not fuse multiply and add).
+//! depends only on `m`, `n` and `k` (not on strides, packing or whether B came packed).
+//! Different ISAs may differ in the last bits (different tiles and `kc` order the sums
+//! differently; the fallback does not fuse multiply and add).
 //!
 //! Everything is single-threaded for now; the packing workspace is per thread.
 //!
@@ -94,17 +106,35 @@ pub struct MatRef<'a> {
 impl<'a> MatRef<'a> {
     /// A dense row-major `rows×cols` view of `data` (`rs = cols`, `cs = 1`).
     pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> MatRef<'a> {
-        MatRef { data, rows, cols, rs: stride(cols), cs: 1 }
+        MatRef {
+            data,
+            rows,
+            cols,
+            rs: stride(cols),
+            cs: 1,
+        }
     }
 
     /// A dense column-major `rows×cols` view of `data` (`rs = 1`, `cs = rows`).
     pub fn col_major(data: &'a [f32], rows: usize, cols: usize) -> MatRef<'a> {
-        MatRef { data, rows, cols, rs: 1, cs: stride(rows) }
+        MatRef {
+            data,
+            rows,
+            cols,
+            rs: 1,
+            cs: stride(rows),
+        }
     }
 
     /// The transposed view of the same elements.
     pub fn t(self) -> MatRef<'a> {
-        MatRef { rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs, ..self }
+        MatRef {
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+            ..self
+        }
     }
 }
 
@@ -126,12 +156,24 @@ pub struct MatMut<'a> {
 impl<'a> MatMut<'a> {
     /// A dense row-major `rows×cols` view of `data` (`rs = cols`, `cs = 1`).
     pub fn row_major(data: &'a mut [f32], rows: usize, cols: usize) -> MatMut<'a> {
-        MatMut { data, rows, cols, rs: stride(cols), cs: 1 }
+        MatMut {
+            data,
+            rows,
+            cols,
+            rs: stride(cols),
+            cs: 1,
+        }
     }
 
     /// A dense column-major `rows×cols` view of `data` (`rs = 1`, `cs = rows`).
     pub fn col_major(data: &'a mut [f32], rows: usize, cols: usize) -> MatMut<'a> {
-        MatMut { data, rows, cols, rs: 1, cs: stride(rows) }
+        MatMut {
+            data,
+            rows,
+            cols,
+            rs: 1,
+            cs: stride(rows),
+        }
     }
 }
 
@@ -194,7 +236,10 @@ impl Isa {
     /// The variants this machine supports, best first (always ends with
     /// [`Isa::Fallback`]).
     pub fn supported() -> Vec<Isa> {
-        Isa::ALL.into_iter().filter(|isa| isa.is_supported()).collect()
+        Isa::ALL
+            .into_iter()
+            .filter(|isa| isa.is_supported())
+            .collect()
     }
 
     /// The variant [`sgemm`] uses on this machine: the first supported one of

@@ -6,3 +6,4 @@
 #![allow(unsafe_code)] // This module is where netc's unsafe code is confined (see above).
 
 pub mod entry;
+pub mod gemm;

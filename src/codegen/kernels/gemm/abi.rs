@@ -87,7 +87,11 @@ pub struct GemmCall {
 pub unsafe extern "C" fn netc_sgemm(call: *const GemmCall) {
     // SAFETY: the caller passes a valid `GemmCall`.
     let call = unsafe { &*call };
-    let b = BSrc::Strided { p: call.b, rs: call.rsb as isize, cs: call.csb as isize };
+    let b = BSrc::Strided {
+        p: call.b,
+        rs: call.rsb as isize,
+        cs: call.csb as isize,
+    };
     let ks = Isa::detected().kernels();
     // SAFETY: the contract of `GemmCall` is `driver::run`'s, and `detected` runs here.
     unsafe { run(call, b, ks) };
@@ -138,7 +142,11 @@ unsafe fn run(call: &GemmCall, b: BSrc, ks: &driver::KernelSet) {
         len += 1;
     }
     if !call.residual.is_null() {
-        ops[len] = RawOp::AddC { p: call.residual, rs: call.rsr as isize, cs: call.csr as isize };
+        ops[len] = RawOp::AddC {
+            p: call.residual,
+            rs: call.rsr as isize,
+            cs: call.csr as isize,
+        };
         len += 1;
     }
     if call.relu != 0 {
@@ -161,4 +169,117 @@ unsafe fn run(call: &GemmCall, b: BSrc, ks: &driver::KernelSet) {
     };
     // SAFETY: the caller's contract is `driver::run`'s precondition.
     unsafe { driver::run(ks, &problem) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{sgemm, FusedOp, MatMut, MatRef, PackedB};
+    use super::*;
+    use std::mem::{offset_of, size_of};
+
+    #[test]
+    fn the_layout_is_the_documented_one() {
+        let offsets = [
+            offset_of!(GemmCall, m),
+            offset_of!(GemmCall, n),
+            offset_of!(GemmCall, k),
+            offset_of!(GemmCall, a),
+            offset_of!(GemmCall, rsa),
+            offset_of!(GemmCall, csa),
+            offset_of!(GemmCall, b),
+            offset_of!(GemmCall, rsb),
+            offset_of!(GemmCall, csb),
+            offset_of!(GemmCall, packed_b),
+            offset_of!(GemmCall, c),
+            offset_of!(GemmCall, rsc),
+            offset_of!(GemmCall, csc),
+            offset_of!(GemmCall, bias),
+            offset_of!(GemmCall, residual),
+            offset_of!(GemmCall, rsr),
+            offset_of!(GemmCall, csr),
+        ];
+        assert_eq!(offsets, std::array::from_fn(|i| 8 * i));
+        assert_eq!(offset_of!(GemmCall, relu), 136);
+        assert_eq!(offset_of!(GemmCall, accumulate), 140);
+        assert_eq!(size_of::<GemmCall>(), 144);
+    }
+
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        (0..len)
+            .map(|i| ((i as u32).wrapping_mul(2_654_435_761) ^ seed) % 1000)
+            .map(|x| x as f32 / 500.0 - 1.0)
+            .collect()
+    }
+
+    /// The C-ABI entry points give bit for bit what the safe API gives, with transposed A,
+    /// padded C, bias, residual, ReLU and accumulation.
+    #[test]
+    fn the_entry_points_agree_with_the_safe_api() {
+        let (m, n, k) = (13, 37, 21);
+        let a = values(m * k, 1); // Column-major.
+        let b = values(k * n, 2); // Row-major.
+        let bias = values(n, 3);
+        let residual = values(m * n, 4); // Row-major.
+        let c0 = values(m * (n + 3), 5); // Rows padded by 3.
+        let packed = PackedB::new(k, n, &b, n as isize, 1).expect("packs");
+        for accumulate in [false, true] {
+            let mut want = c0.clone();
+            let c = MatMut {
+                data: &mut want,
+                rows: m,
+                cols: n,
+                rs: n as isize + 3,
+                cs: 1,
+            };
+            let ops = [
+                FusedOp::PerColAdd(&bias),
+                FusedOp::AddC(MatRef::row_major(&residual, m, n)),
+                FusedOp::Relu,
+            ];
+            let (av, bv) = (MatRef::col_major(&a, m, k), MatRef::row_major(&b, k, n));
+            sgemm(av, bv, c, &ops, accumulate).expect("multiplies");
+            for use_packed in [false, true] {
+                let mut got = c0.clone();
+                let call = GemmCall {
+                    m: m as i64,
+                    n: n as i64,
+                    k: k as i64,
+                    a: a.as_ptr(),
+                    rsa: 1,
+                    csa: m as i64,
+                    b: if use_packed {
+                        std::ptr::null()
+                    } else {
+                        b.as_ptr()
+                    },
+                    rsb: n as i64,
+                    csb: 1,
+                    packed_b: if use_packed {
+                        &packed
+                    } else {
+                        std::ptr::null()
+                    },
+                    c: got.as_mut_ptr(),
+                    rsc: n as i64 + 3,
+                    csc: 1,
+                    bias: bias.as_ptr(),
+                    residual: residual.as_ptr(),
+                    rsr: n as i64,
+                    csr: 1,
+                    relu: 1,
+                    accumulate: i32::from(accumulate),
+                };
+                // SAFETY: every pointer covers the extents and strides in `call`, C is a
+                // separate buffer, and the packed B is `k×n`.
+                unsafe {
+                    if use_packed {
+                        netc_sgemm_packed(&call);
+                    } else {
+                        netc_sgemm(&call);
+                    }
+                }
+                assert_eq!(got, want, "packed: {use_packed}, accumulate: {accumulate}");
+            }
+        }
+    }
 }

@@ -65,12 +65,20 @@ impl fmt::Display for Operand {
 impl fmt::Display for GemmError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            GemmError::Shape { operand, found, expected } => write!(
+            GemmError::Shape {
+                operand,
+                found,
+                expected,
+            } => write!(
                 f,
                 "gemm: {operand} is {}x{}, expected {}x{}",
                 found.0, found.1, expected.0, expected.1
             ),
-            GemmError::OutOfBounds { operand, needed, len } => write!(
+            GemmError::OutOfBounds {
+                operand,
+                needed,
+                len,
+            } => write!(
                 f,
                 "gemm: {operand} reaches element {} of a slice of {len}",
                 needed - 1
@@ -111,17 +119,29 @@ fn span_in_bounds(
     }
     let needed = (r + c + 1) as u128;
     if needed > len as u128 {
-        return Err(GemmError::OutOfBounds { operand, needed, len });
+        return Err(GemmError::OutOfBounds {
+            operand,
+            needed,
+            len,
+        });
     }
     Ok(())
 }
 
 /// Checks one operand's shape against what the others require.
-fn shape(operand: Operand, found: (usize, usize), expected: (usize, usize)) -> Result<(), GemmError> {
+fn shape(
+    operand: Operand,
+    found: (usize, usize),
+    expected: (usize, usize),
+) -> Result<(), GemmError> {
     if found == expected {
         Ok(())
     } else {
-        Err(GemmError::Shape { operand, found, expected })
+        Err(GemmError::Shape {
+            operand,
+            found,
+            expected,
+        })
     }
 }
 
@@ -149,7 +169,14 @@ pub(crate) fn checked_problem(
         BOperand::Strided(b) => {
             shape(Operand::B, (b.rows, b.cols), (k, b.cols))?;
             in_bounds(&b, Operand::B)?;
-            (b.cols, BSrc::Strided { p: b.data.as_ptr(), rs: b.rs, cs: b.cs })
+            (
+                b.cols,
+                BSrc::Strided {
+                    p: b.data.as_ptr(),
+                    rs: b.rs,
+                    cs: b.cs,
+                },
+            )
         }
         BOperand::Packed(b) => {
             shape(Operand::B, (b.k(), b.n()), (k, b.n()))?;
@@ -194,7 +221,11 @@ pub(crate) fn raw_ops(ops: &[FusedOp]) -> Vec<RawOp> {
             FusedOp::PerColAdd(v) => RawOp::PerColAdd(v.as_ptr()),
             FusedOp::PerRowAdd(v) => RawOp::PerRowAdd(v.as_ptr()),
             FusedOp::ScalarMul(s) => RawOp::ScalarMul(s),
-            FusedOp::AddC(r) => RawOp::AddC { p: r.data.as_ptr(), rs: r.rs, cs: r.cs },
+            FusedOp::AddC(r) => RawOp::AddC {
+                p: r.data.as_ptr(),
+                rs: r.rs,
+                cs: r.cs,
+            },
             FusedOp::Relu => RawOp::Relu,
         })
         .collect()

@@ -236,7 +236,8 @@ pub(crate) fn k_block(ks: &KernelSet, k: usize) -> usize {
 /// `len` split into `ceil(len / max)` blocks of equal size, rounded up to a multiple of
 /// `unit` (at most `max` when `max` is a multiple of `unit`).
 fn balanced(len: usize, max: usize, unit: usize) -> usize {
-    len.div_ceil(len.div_ceil(max).max(1)).next_multiple_of(unit)
+    len.div_ceil(len.div_ceil(max).max(1))
+        .next_multiple_of(unit)
 }
 
 /// Where a `kc` block of B is for the micro-kernels.
@@ -246,7 +247,11 @@ enum BBlock {
     Packed(*const f32),
     /// Read in place (B row-major): the block's element `(0, 0)` and B's row stride; the
     /// ragged last panel, if any, packed at `edge`.
-    Direct { p: *const f32, rs: isize, edge: *const f32 },
+    Direct {
+        p: *const f32,
+        rs: isize,
+        edge: *const f32,
+    },
 }
 
 /// The loop nest of [`run`], with its buffers.
@@ -255,23 +260,30 @@ enum BBlock {
 ///
 /// As for [`run`], and `m, n > 0`.
 unsafe fn run_in(ks: &KernelSet, p: &Problem, ws: &mut Workspace) {
-    let env = |name: &str, d: usize| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(d); // TUNING-HACK
     let (mr, nr) = (ks.mr, ks.nr);
-    let kc = env("KC", 0); // TUNING-HACK
-    let kc = if kc == 0 { k_block(ks, p.k) } else { balanced(p.k, kc, 1).max(1) }; // TUNING-HACK
-    let mc = balanced(p.m, env("MC", ks.mc / mr) * mr, mr); // TUNING-HACK
-    let nc = balanced(p.n, env("NC", ks.nc / nr) * nr, nr); // TUNING-HACK
+    let (kc, mc, nc) = (
+        k_block(ks, p.k),
+        balanced(p.m, ks.mc, mr),
+        balanced(p.n, ks.nc, nr),
+    );
     // A depth of 0 is one empty block, so that C is still scaled and the epilogue run.
     let kblocks = p.k.div_ceil(kc).max(1);
-    let direct_a = p.csa == 1 && env("DA", 0) == 1; // TUNING-HACK
-    let direct_b = matches!(p.b, BSrc::Strided { cs: 1, .. }) && env("DB", 0) == 1; // TUNING-HACK
-    let a_buf = if direct_a { std::ptr::null_mut() } else { ws.a.ensure(mc * kc.min(p.k)) };
+    let direct_a = read_a_in_place(p);
+    let direct_b = read_b_in_place(p, kc);
+    let a_buf = if direct_a {
+        std::ptr::null_mut()
+    } else {
+        ws.a.ensure(mc * kc.min(p.k))
+    };
     let b_buf = match p.b {
         BSrc::Strided { .. } => ws.b.ensure(kc.min(p.k) * nc),
         BSrc::Packed { .. } => std::ptr::null_mut(),
     };
     // Residuals with a non-unit column stride are added by the scalar path.
-    let vector_ops = p.ops.iter().all(|op| !matches!(op, RawOp::AddC { cs, .. } if *cs != 1));
+    let vector_ops = p
+        .ops
+        .iter()
+        .all(|op| !matches!(op, RawOp::AddC { cs, .. } if *cs != 1));
     for jc in (0..p.n).step_by(nc) {
         let nb = nc.min(p.n - jc);
         for kblock in 0..kblocks {
@@ -279,26 +291,31 @@ unsafe fn run_in(ks: &KernelSet, p: &Problem, ws: &mut Workspace) {
             let kb = kc.min(p.k - p0);
             let b_block = match p.b {
                 BSrc::Strided { p: b, rs, cs } => {
-                    // SAFETY: B's rows `p0..p0 + kb` and columns `jc..jc + nb` are in bounds
-                    // (the caller's contract), and `b_buf` holds `kb × nb` rounded up to `nr`
-                    // (in direct mode it receives one panel at most).
-                    unsafe {
-                        let src = b.offset(p0 as isize * rs + jc as isize * cs);
-                        if direct_b {
-                            let full = nb - nb % nr;
-                            if full < nb {
-                                (ks.pack_b)(b_buf, src.add(full), rs, cs, kb, nb - full, nr);
-                            }
-                            BBlock::Direct { p: src, rs, edge: b_buf }
-                        } else {
-                            (ks.pack_b)(b_buf, src, rs, cs, kb, nb, nr);
-                            BBlock::Packed(b_buf)
+                    // Wrapping: with `k = 0` B may have no elements, and nothing is read.
+                    let src = b.wrapping_offset(p0 as isize * rs + jc as isize * cs);
+                    let full = if direct_b { nb - nb % nr } else { 0 };
+                    if kb > 0 && full < nb {
+                        // SAFETY: B's rows `p0..p0 + kb` and columns `jc + full..jc + nb` are
+                        // in bounds (the caller's contract), and `b_buf` holds `kb × nb`
+                        // rounded up to `nr`.
+                        unsafe {
+                            let src = src.wrapping_add(full);
+                            (ks.pack_b)(b_buf, src, rs, cs, kb, nb - full, nr);
                         }
                     }
+                    if direct_b {
+                        BBlock::Direct {
+                            p: src,
+                            rs,
+                            edge: b_buf,
+                        }
+                    } else {
+                        BBlock::Packed(b_buf)
+                    }
                 }
-                // SAFETY: the packed layout holds block `p0` at `p0·npad`, and in it columns
-                // `jc..` at `jc·kb` (`jc < n ≤ npad`).
-                BSrc::Packed { p: b, npad } => BBlock::Packed(unsafe { b.add(p0 * npad + jc * kb) }),
+                // The packed layout holds block `p0` at `p0·npad`, and in it columns `jc..` at
+                // `jc·kb` (wrapping: with `k = 0` it is empty).
+                BSrc::Packed { p: b, npad } => BBlock::Packed(b.wrapping_add(p0 * npad + jc * kb)),
             };
             let block = Block {
                 k: kb,
@@ -308,33 +325,47 @@ unsafe fn run_in(ks: &KernelSet, p: &Problem, ws: &mut Workspace) {
             };
             for ic in (0..p.m).step_by(mc) {
                 let mb = mc.min(p.m - ic);
-                // SAFETY: A's rows `ic..ic + mb` and columns `p0..p0 + kb` are in bounds, and
-                // `a_buf` holds `mb × kb` rounded up to `mr`.
-                let a_block = unsafe { p.a.offset(ic as isize * p.rsa + p0 as isize * p.csa) };
-                if !direct_a {
-                    // SAFETY: as above.
+                // Wrapping: with `k = 0` A may have no elements, and nothing is read.
+                let a_block =
+                    p.a.wrapping_offset(ic as isize * p.rsa + p0 as isize * p.csa);
+                if !direct_a && kb > 0 {
+                    // SAFETY: A's rows `ic..ic + mb` and columns `p0..p0 + kb` are in bounds,
+                    // and `a_buf` holds `mb × kb` rounded up to `mr`.
                     unsafe { (ks.pack_a)(a_buf, a_block, p.rsa, p.csa, mb, kb, mr) };
                 }
                 for jr in (0..nb).step_by(nr) {
                     let cols = nr.min(nb - jr);
-                    // SAFETY: panel starts inside the packed block, or (direct) a full panel
-                    // of B's block, whose columns `jr..jr + nr` are in bounds.
-                    let (b, b_rs) = unsafe {
-                        match b_block {
-                            BBlock::Packed(b) => (b.add(jr * kb), nr as isize),
-                            BBlock::Direct { p: b, rs, .. } if cols == nr => (b.add(jr), rs),
-                            BBlock::Direct { edge, .. } => (edge, nr as isize),
-                        }
+                    // The panel: in the packed block, or (direct) a full-width panel of B's
+                    // block, or the packed ragged one (wrapping: nothing is read when `k = 0`).
+                    let (b, b_rs) = match b_block {
+                        BBlock::Packed(b) => (b.wrapping_add(jr * kb), nr as isize),
+                        BBlock::Direct { p: b, rs, .. } if cols == nr => (b.wrapping_add(jr), rs),
+                        BBlock::Direct { edge, .. } => (edge, nr as isize),
                     };
                     for ir in (0..mb).step_by(mr) {
-                        let at = Tile { i: ic + ir, j: jc + jr, rows: mr.min(mb - ir), cols };
-                        // SAFETY: the packed panel `ir / mr` starts at `ir·kb`; a direct one
-                        // at A's row `ic + ir < m`.
-                        let panels = unsafe {
-                            if direct_a {
-                                Panels { a: a_block.offset(ir as isize * p.rsa), a_rs: p.rsa, a_cs: 1, b, b_rs }
-                            } else {
-                                Panels { a: a_buf.add(ir * kb), a_rs: 1, a_cs: mr as isize, b, b_rs }
+                        let at = Tile {
+                            i: ic + ir,
+                            j: jc + jr,
+                            rows: mr.min(mb - ir),
+                            cols,
+                        };
+                        // The packed panel `ir / mr` starts at `ir·kb`; a direct one at A's row
+                        // `ic + ir < m`.
+                        let panels = if direct_a {
+                            Panels {
+                                a: a_block.wrapping_offset(ir as isize * p.rsa),
+                                a_rs: p.rsa,
+                                a_cs: 1,
+                                b,
+                                b_rs,
+                            }
+                        } else {
+                            Panels {
+                                a: a_buf.wrapping_add(ir * kb),
+                                a_rs: 1,
+                                a_cs: mr as isize,
+                                b,
+                                b_rs,
                             }
                         };
                         // SAFETY: the panels hold the tile's operands for depth `kb`, and the
@@ -345,6 +376,21 @@ unsafe fn run_in(ks: &KernelSet, p: &Problem, ws: &mut Workspace) {
             }
         }
     }
+}
+
+/// Whether the micro-kernels read A where it is instead of packing it. Packing A costs
+/// about as much as a product `nr` columns wide, so it only pays when `n` is large; and A's
+/// rows must be contiguous, and not a multiple of 4 KiB apart (the `mr` rows of a panel
+/// would then fall into the same L1 sets and evict each other).
+fn read_a_in_place(p: &Problem) -> bool {
+    p.csa == 1 && p.rsa % 1024 != 0 && p.n <= 512
+}
+
+/// Whether the micro-kernels read B's full-width panels where they are instead of packing
+/// them: when B is row-major and a `kc` block of it spans at most 256 KiB (beyond that,
+/// each step of a panel lands on another page and the TLB, not the FMAs, sets the pace).
+fn read_b_in_place(p: &Problem, kc: usize) -> bool {
+    matches!(p.b, BSrc::Strided { cs: 1, rs, .. } if kc.min(p.k) * rs.unsigned_abs() <= 1 << 16)
 }
 
 /// The operands of one micro-kernel call (see [`TileArgs`]).

@@ -17,6 +17,10 @@ const NR: usize = 8;
 /// # Safety
 ///
 /// `R ≤ MR`, and the pointers of `t` are valid as [`TileArgs`] describes.
+#[allow(
+    clippy::needless_range_loop,
+    reason = "index loops with constant bounds are what LLVM unrolls into registers"
+)]
 unsafe fn ukr<const R: usize>(t: &TileArgs) {
     // Constant-bound index loops only, so that LLVM keeps `acc` in vector registers (an
     // iterator or a loop of unknown length over it would leave it in memory).
@@ -39,7 +43,11 @@ unsafe fn ukr<const R: usize>(t: &TileArgs) {
         // SAFETY: row `i < R` of the tile holds `NR` contiguous elements.
         let c = unsafe { &mut *t.c.offset(i as isize * t.rsc).cast::<[f32; NR]>() };
         for j in 0..NR {
-            c[j] = if t.load_c { acc[i][j] + c[j] } else { acc[i][j] };
+            c[j] = if t.load_c {
+                acc[i][j] + c[j]
+            } else {
+                acc[i][j]
+            };
         }
     }
     if !t.ops.is_empty() {

@@ -48,8 +48,8 @@ impl AlignedBuf {
 ///
 /// # Safety
 ///
-/// `a[i·rsa + l·csa]` is readable for `i < mb`, `l < kb`; `dst` is writable for
-/// `mb.next_multiple_of(mr)·kb` elements and does not overlap A.
+/// `kb > 0` and `a[i·rsa + l·csa]` is readable for `i < mb`, `l < kb`; `dst` is writable
+/// for `mb.next_multiple_of(mr)·kb` elements and does not overlap A.
 pub(crate) unsafe fn pack_a(
     dst: *mut f32,
     a: *const f32,
@@ -86,8 +86,8 @@ pub(crate) unsafe fn pack_a(
 ///
 /// # Safety
 ///
-/// `b[l·rsb + j·csb]` is readable for `l < kb`, `j < nb`; `dst` is writable for
-/// `kb·nb.next_multiple_of(nr)` elements and does not overlap B.
+/// `kb > 0` and `b[l·rsb + j·csb]` is readable for `l < kb`, `j < nb`; `dst` is writable
+/// for `kb·nb.next_multiple_of(nr)` elements and does not overlap B.
 pub(crate) unsafe fn pack_b(
     dst: *mut f32,
     b: *const f32,
@@ -144,7 +144,16 @@ impl PackedB {
     /// Packs the `k×n` matrix whose element `(l, j)` is `b[l·rs + j·cs]` for the detected
     /// kernels. An error when an element falls outside `b`.
     pub fn new(k: usize, n: usize, b: &[f32], rs: isize, cs: isize) -> Result<PackedB, GemmError> {
-        PackedB::new_with(Isa::detected(), MatRef { data: b, rows: k, cols: n, rs, cs })
+        PackedB::new_with(
+            Isa::detected(),
+            MatRef {
+                data: b,
+                rows: k,
+                cols: n,
+                rs,
+                cs,
+            },
+        )
     }
 
     /// Packs `b` (`k×n`) for the kernels of `isa`; an error when this machine does not
@@ -157,7 +166,9 @@ impl PackedB {
         let mut data = AlignedBuf::zeroed(k * npad);
         let dst = data.ensure(k * npad);
         let kc = driver::k_block(ks, k);
-        for p0 in (0..k).step_by(kc) {
+        // With no columns there is nothing to pack (and `b.data` may be empty).
+        let depths = if n == 0 { 0..0 } else { 0..k };
+        for p0 in depths.step_by(kc) {
             let kb = kc.min(k - p0);
             // SAFETY: `in_bounds` showed every `(l, j)` of B lies in `b.data`; block `p0`
             // takes `kb·npad` elements at `p0·npad`, inside the `k·npad` of `data`.

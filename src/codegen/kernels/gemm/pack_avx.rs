@@ -6,9 +6,9 @@
 
 use super::pack;
 use std::arch::x86_64::{
-    __m256, _mm256_castps256_ps128, _mm256_extractf128_ps, _mm256_loadu_ps,
-    _mm256_permute2f128_ps, _mm256_setzero_ps, _mm256_shuffle_ps, _mm256_storeu_ps,
-    _mm256_unpackhi_ps, _mm256_unpacklo_ps, _mm_castps_pd, _mm_storel_pd, _mm_storeu_ps,
+    __m256, _mm256_castps256_ps128, _mm256_extractf128_ps, _mm256_loadu_ps, _mm256_permute2f128_ps,
+    _mm256_setzero_ps, _mm256_shuffle_ps, _mm256_storeu_ps, _mm256_unpackhi_ps, _mm256_unpacklo_ps,
+    _mm_castps_pd, _mm_storel_pd, _mm_storeu_ps,
 };
 
 /// Transposes the 8×8 block whose rows are `r`: afterwards `r[j][i]` is the old `r[i][j]`.
@@ -78,7 +78,10 @@ unsafe fn transpose_copy(
                 } else {
                     // Six lanes: the low four, then two of the high half as one f64.
                     _mm_storeu_ps(d, _mm256_castps256_ps128(*x));
-                    _mm_storel_pd(d.add(4).cast(), _mm_castps_pd(_mm256_extractf128_ps::<1>(*x)));
+                    _mm_storel_pd(
+                        d.add(4).cast(),
+                        _mm_castps_pd(_mm256_extractf128_ps::<1>(*x)),
+                    );
                 }
             }
             s += 8;
@@ -141,7 +144,7 @@ pub(super) unsafe fn pack_b(
     nb: usize,
     nr: usize,
 ) {
-    if rsb != 1 || csb == 1 || nr % 8 != 0 {
+    if rsb != 1 || csb == 1 || !nr.is_multiple_of(8) {
         // SAFETY: forwarded.
         return unsafe { pack::pack_b(dst, b, rsb, csb, kb, nb, nr) };
     }

@@ -6,8 +6,8 @@
 //! panel and issues `R·NV` fused multiply-adds.
 
 /// Defines `unsafe fn $name<const R: usize>(t: &TileArgs)`, a [`Ukr`](super::driver::Ukr)
-/// for `R` rows, with the given target features, vector type, lanes per vector, A panel
-/// height `mr`, vectors per row `nv`, and intrinsics.
+/// for `R` rows, with the given target features, vector type, lanes per vector, vectors
+/// per row `nv` (so `nr = nv·width`), and intrinsics.
 macro_rules! simd_ukr {
     (
         $(#[$attr:meta])*
@@ -29,10 +29,12 @@ macro_rules! simd_ukr {
             use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
             const LANES: usize = $w;
             const VECS: usize = $nv;
-            // SAFETY: the caller guarantees the features and that `t.a` holds `k` steps of
-            // `PANEL ≥ R` values, `t.b` `k` steps of `VECS·LANES` values, the tile `R` rows of `VECS·LANES`
-            // contiguous values at stride `t.rsc`, and each op's operand the tile's
-            // elements; every access below is one of those.
+            // SAFETY: the caller guarantees the features and that, for every step `l < k`,
+            // `t.a` holds rows `i < R` at `i·a_rs + l·a_cs` and `t.b` holds `VECS·LANES`
+            // contiguous values at `l·b_rs`; that the tile is `R` rows of `VECS·LANES`
+            // contiguous values at stride `t.rsc`; and that each op's operand covers the
+            // tile. Every access below is one of those (the prefetches and the pointer
+            // steps past the last one do not access memory).
             unsafe {
                 let mut acc: [[$v; VECS]; R] = [[$zero(); VECS]; R];
                 let (mut a, mut b) = (t.a, t.b);
