@@ -246,7 +246,12 @@ impl Isa {
     /// [`Isa::ALL`], detected once and cached.
     pub fn detected() -> Isa {
         static DETECTED: OnceLock<Isa> = OnceLock::new();
-        *DETECTED.get_or_init(|| Isa::supported()[0])
+        *DETECTED.get_or_init(|| {
+            Isa::ALL
+                .into_iter()
+                .find(|isa| isa.is_supported())
+                .unwrap_or(Isa::Fallback)
+        })
     }
 
     /// A short name that also gives the micro-kernel's tile, e.g. `"avx2 6x16"`.
