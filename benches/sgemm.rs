@@ -94,7 +94,7 @@ fn main() {
         Isa::detected().name()
     );
     println!(
-        "{:>5} {:<22} {:>11} {:>9} {:>9} {:>8}",
+        "{:>5} {:<26} {:>11} {:>9} {:>9} {:>8}",
         "size", "variant", "wall med", "GFLOP/s", "cpu GF/s", "vs gemm"
     );
     for s in sizes {
@@ -194,7 +194,7 @@ fn bench_size(s: usize, filters: &[&str]) {
             _ => (wall[0] / wall[i], format!("{:>9}", "-")),
         };
         println!(
-            "{:>5} {:<22} {:>9.3}ms {:>9.1} {} {:>7.2}x",
+            "{:>5} {:<26} {:>9.3}ms {:>9.1} {} {:>7.2}x",
             s,
             v.name,
             wall[i] * 1e3,
