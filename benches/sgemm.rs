@@ -55,7 +55,7 @@ fn thread_cpu_seconds() -> Option<f64> {
     // SAFETY: `clock_gettime` writes one `struct timespec` (two 64-bit fields on 64-bit
     // Linux) to a pointer that is valid for it.
     let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    (rc == 0 && cfg!(target_pointer_width = "64")).then(|| ts.sec as f64 + ts.nsec as f64 * 1e-9)
+    (rc == 0 && cfg!(target_pointer_width = "64")).then_some(ts.sec as f64 + ts.nsec as f64 * 1e-9)
 }
 
 /// The CPU time this thread has used (Linux only).

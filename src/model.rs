@@ -100,7 +100,7 @@ impl std::error::Error for LoadError {}
 
 impl Model {
     /// Loads `path` (and its imports), checks it, and compiles the chosen net.
-    pub fn load(path: &Path, opts: &ModelOptions) -> Result<Model, LoadError> {
+    pub fn load(path: &Path, opts: &ModelOptions) -> Result<Model, Box<LoadError>> {
         Model::finish(
             crate::check_program(crate::syntax::loader::load(path)),
             opts,
@@ -108,7 +108,11 @@ impl Model {
     }
 
     /// Like [`Model::load`] for a source text named `name` (imports are read from disk).
-    pub fn from_source(name: &str, source: &str, opts: &ModelOptions) -> Result<Model, LoadError> {
+    pub fn from_source(
+        name: &str,
+        source: &str,
+        opts: &ModelOptions,
+    ) -> Result<Model, Box<LoadError>> {
         Model::finish(
             crate::check_program(crate::syntax::loader::load_source_with(
                 name,
@@ -122,12 +126,12 @@ impl Model {
     fn finish(
         (program, diags): (crate::syntax::loader::Program, Diagnostics),
         opts: &ModelOptions,
-    ) -> Result<Model, LoadError> {
+    ) -> Result<Model, Box<LoadError>> {
         if diags.has_errors() {
-            return Err(LoadError {
+            return Err(Box::new(LoadError {
                 diagnostics: diags,
                 sources: program.sources,
-            });
+            }));
         }
         let copts = CompileOptions {
             net: opts.net.clone(),
@@ -143,16 +147,16 @@ impl Model {
                 report: c.report,
                 sources: program.sources,
             }),
-            Err(diagnostics) => Err(LoadError {
+            Err(diagnostics) => Err(Box::new(LoadError {
                 diagnostics,
                 sources: program.sources,
-            }),
+            })),
         }
     }
 
     /// Generates native code for the net.
-    pub fn compile(&self, opts: &CodegenOptions) -> Result<Compiled, Diagnostic> {
-        codegen::compile(&self.graph, opts).map_err(|e| e.diagnostic(self.graph.span))
+    pub fn compile(&self, opts: &CodegenOptions) -> Result<Compiled, Box<Diagnostic>> {
+        codegen::compile(&self.graph, opts).map_err(|e| Box::new(e.diagnostic(self.graph.span)))
     }
 
     /// The tensors a weights file for this net holds.
@@ -173,8 +177,8 @@ impl Model {
         w: &weights::Weights,
         inputs: &BTreeMap<String, Tensor>,
         opts: &CodegenOptions,
-    ) -> Result<BTreeMap<String, Tensor>, Diagnostic> {
-        let diag = |e: RunError| e.diagnostic();
+    ) -> Result<BTreeMap<String, Tensor>, Box<Diagnostic>> {
+        let diag = |e: RunError| Box::new(e.diagnostic());
         match backend {
             Backend::Interp => crate::runtime::interp::run(&self.graph, w, inputs).map_err(diag),
             Backend::Arena => crate::runtime::arena::run(&self.graph, w, inputs).map_err(diag),

@@ -34,8 +34,7 @@ fn check(selection: &PassSelection, what: &str, portable: bool) -> Vec<String> {
             .compiled
             .graph;
         let cg = CodegenOptions {
-            debug_bounds,
-            keep_clif: false,
+            portable_contractions: portable,
             ..Default::default()
         };
         let compiled = match codegen::compile(&optimised, &cg) {

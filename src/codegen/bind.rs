@@ -41,9 +41,9 @@ pub struct Executable<'c> {
     compiled: &'c Compiled,
     /// Every parameter's values (row-major), then the packed copies.
     params: Vec<Vec<f32>>,
-    /// Weights packed for the host GEMM engine (their addresses are in `ptrs`; boxed, so
-    /// they never move).
-    _gemm: Vec<Box<PackedB>>,
+    /// Weights packed for the host GEMM engine (their addresses are in `ptrs`; the vector
+    /// is never resized, so they never move).
+    _gemm: Vec<PackedB>,
     /// Their addresses, the table compiled code reads.
     ptrs: Vec<*const f32>,
     /// Tables and arenas by the values of the symbolic sizes.
@@ -131,7 +131,7 @@ impl Compiled {
             };
             params[i] = values;
         }
-        let mut gemm = Vec::new();
+        let mut gemm: Vec<(usize, PackedB)> = Vec::new();
         for (src, packing, shape) in &self.program.packed {
             let p = graph.param(*src);
             let data = params
@@ -140,21 +140,23 @@ impl Compiled {
             if *packing == Packing::Gemm {
                 let b = gemm_operand(data, &p.ty.shape, shape)
                     .map_err(|e| internal(&p.name, p.span, &e))?;
-                gemm.push((params.len(), Box::new(b)));
+                gemm.push((params.len(), b));
                 params.push(Vec::new());
             } else {
                 params.push(pack(data, *packing, shape));
             }
         }
+        let (slots, gemm): (Vec<usize>, Vec<PackedB>) = gemm.into_iter().unzip();
         let mut ptrs: Vec<*const f32> = params.iter().map(|v| v.as_ptr()).collect();
-        for (i, b) in &gemm {
-            // The entry is read by the generated code as the `PackedB` address.
+        for (i, b) in slots.iter().zip(&gemm) {
+            // The entry is read by the generated code as the `PackedB` address; `gemm` is
+            // never resized after this, so the address stays valid.
             ptrs[*i] = std::ptr::from_ref::<PackedB>(b).cast::<f32>();
         }
         Ok(Executable {
             compiled: self,
             params,
-            _gemm: gemm.into_iter().map(|(_, b)| b).collect(),
+            _gemm: gemm,
             ptrs,
             sized: HashMap::new(),
             last: None,
@@ -601,7 +603,7 @@ fn status_error(c: &Compiled, ctx: &Ctx) -> RunError {
 
 /// The rows of the embedding table of the layer at `span`, for the error message.
 fn embed_rows(c: &Compiled, span: Span) -> Option<usize> {
-    fn find(r: &Region, span: Span, g: &crate::ir::graph::Graph) -> Option<usize> {
+    fn find(r: &Region, span: Span) -> Option<usize> {
         for id in r.topo_order() {
             let n = r.node(id);
             if let Op::Embed = n.op {
@@ -611,14 +613,14 @@ fn embed_rows(c: &Compiled, span: Span) -> Option<usize> {
                 }
             }
             if let Op::Loop(l) = &n.op {
-                if let Some(v) = find(&l.body, span, g) {
+                if let Some(v) = find(&l.body, span) {
                     return Some(v);
                 }
             }
         }
         None
     }
-    find(&c.graph.body, span, &c.graph)
+    find(&c.graph.body, span)
 }
 
 #[cfg(test)]

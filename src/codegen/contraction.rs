@@ -14,6 +14,9 @@
 //! epilogue.
 
 use super::emit::{Bound, Kb, Lanes};
+
+/// A body of [`blocks`]: the first channel, the number of vectors, the lanes per vector.
+type BlockBody<'x> = dyn FnMut(&mut Kb<'_>, Value, usize, i64) -> Result<(), CodegenError> + 'x;
 use super::expr::Expr;
 use super::CodegenError;
 use crate::ir::graph::ValueRef;
@@ -76,7 +79,7 @@ fn blocks(
     n: Value,
     allow16: bool,
     allow4: bool,
-    body: &mut dyn FnMut(&mut Kb<'_>, Value, usize, i64) -> Result<(), CodegenError>,
+    body: &mut BlockBody<'_>,
 ) -> Result<(), CodegenError> {
     let zero = kb.int(0);
     let end16 = if allow16 {
@@ -290,34 +293,6 @@ fn conv(
     })
 }
 
-/// Loops over every index of `dims[..count]` (outermost first).
-fn rows(
-    kb: &mut Kb<'_>,
-    dims: &[Value],
-    count: usize,
-    body: &mut dyn FnMut(&mut Kb<'_>, &[Value]) -> Result<(), CodegenError>,
-) -> Result<(), CodegenError> {
-    fn go(
-        kb: &mut Kb<'_>,
-        dims: &[Value],
-        count: usize,
-        at: &mut Vec<Value>,
-        body: &mut dyn FnMut(&mut Kb<'_>, &[Value]) -> Result<(), CodegenError>,
-    ) -> Result<(), CodegenError> {
-        if at.len() == count {
-            return body(kb, at);
-        }
-        let zero = kb.int(0);
-        let hi = dims[at.len()];
-        kb.for_range(zero, hi, 1, &mut |kb, i| {
-            let mut next = at.clone();
-            next.push(i);
-            go(kb, dims, count, &mut next, body)
-        })
-    }
-    go(kb, dims, count, &mut Vec::new(), body)
-}
-
 fn dense(kb: &mut Kb<'_>, c: &mut Contraction<'_, '_>, packed: bool) -> Result<(), CodegenError> {
     let out = c
         .outputs
@@ -332,7 +307,7 @@ fn dense(kb: &mut Kb<'_>, c: &mut Contraction<'_, '_>, packed: bool) -> Result<(
     let feats = x.dims[x.rank() - 1];
     let bias = c.bias.clone();
     let dims = out.dims.clone();
-    rows(kb, &dims, last, &mut |kb, lead| {
+    kb.nest(&dims[..last], None, &mut |kb, lead| {
         blocks(kb, units, true, true, &mut |kb, u, nvec, width| {
             let accs = start_accumulators(kb, bias.as_ref(), u, nvec, width);
             let zero = kb.int(0);
@@ -394,7 +369,7 @@ fn matmul(kb: &mut Kb<'_>, c: &mut Contraction<'_, '_>) -> Result<(), CodegenErr
     let cols = out.dims[r - 1];
     let inner = a.dims[ra - 1];
     let dims = out.dims.clone();
-    rows(kb, &dims, r - 1, &mut |kb, lead| {
+    kb.nest(&dims[..r - 1], None, &mut |kb, lead| {
         // lead = [batch axes…, m].
         let m = lead[r - 2];
         let zero = kb.int(0);

@@ -47,7 +47,8 @@ pub fn linear(
         });
     }
     // Walk the destination row-major; decompose the running index over the source's order.
-    for_each_row_major(kb, dst, &mut |kb, idx| {
+    let dims = dst.dims.clone();
+    kb.nest(&dims, None, &mut |kb, idx| {
         // Linear index of idx in dst (row-major).
         let mut lin = kb.int(0);
         for (a, i) in idx.iter().enumerate() {
@@ -77,32 +78,6 @@ fn flat_bound(kb: &mut Kb<'_>, x: &Bound, total: Value) -> Bound {
     b.dims = vec![total];
     b.strides = vec![kb.int(1)];
     b
-}
-
-/// Loops over every index of `x` in row-major order (scalar).
-fn for_each_row_major(
-    kb: &mut Kb<'_>,
-    x: &Bound,
-    body: &mut dyn FnMut(&mut Kb<'_>, &[Value]) -> Result<(), CodegenError>,
-) -> Result<(), CodegenError> {
-    fn go(
-        kb: &mut Kb<'_>,
-        dims: &[Value],
-        at: &mut Vec<Value>,
-        body: &mut dyn FnMut(&mut Kb<'_>, &[Value]) -> Result<(), CodegenError>,
-    ) -> Result<(), CodegenError> {
-        if at.len() == dims.len() {
-            return body(kb, at);
-        }
-        let zero = kb.int(0);
-        let hi = dims[at.len()];
-        kb.for_range(zero, hi, 1, &mut |kb, i| {
-            let mut next = at.clone();
-            next.push(i);
-            go(kb, dims, &mut next, body)
-        })
-    }
-    go(kb, &x.dims.clone(), &mut Vec::new(), body)
 }
 
 /// Copies `src` to `dst` shifted by `offset` along `axis` (`dst[…, i + offset, …] =

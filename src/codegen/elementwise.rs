@@ -4,6 +4,9 @@
 //! a scalar tail. Each element is the expression of [`super::expr`].
 
 use super::emit::{Bound, Kb, Lanes};
+
+/// A body of [`for_each_index`]: the index and the lanes it covers.
+pub type PointBody<'x> = dyn FnMut(&mut Kb<'_>, &[Value], Lanes) -> Result<(), CodegenError> + 'x;
 use super::expr::{all_float, Expr};
 use super::CodegenError;
 use crate::ir::graph::{Region, ValueRef};
@@ -16,7 +19,7 @@ pub fn for_each_index(
     kb: &mut Kb<'_>,
     out: &Bound,
     vector: bool,
-    body: &mut dyn FnMut(&mut Kb<'_>, &[Value], Lanes) -> Result<(), CodegenError>,
+    body: &mut PointBody<'_>,
 ) -> Result<(), CodegenError> {
     let rank = out.rank();
     if rank == 0 {
@@ -35,16 +38,16 @@ fn nest(
     out: &Bound,
     order: &[usize],
     level: usize,
-    idx: &mut Vec<Value>,
+    idx: &mut [Value],
     vector: bool,
-    body: &mut dyn FnMut(&mut Kb<'_>, &[Value], Lanes) -> Result<(), CodegenError>,
+    body: &mut PointBody<'_>,
 ) -> Result<(), CodegenError> {
     let axis = order[level];
     let zero = kb.int(0);
     let hi = out.dims[axis];
     if level + 1 == order.len() {
         return kb.for_lanes(zero, hi, vector, &mut |kb, i, width| {
-            let mut at = idx.clone();
+            let mut at = idx.to_vec();
             at[axis] = i;
             let lanes = if width == 1 {
                 Lanes::One
@@ -55,7 +58,7 @@ fn nest(
         });
     }
     kb.for_range(zero, hi, 1, &mut |kb, i| {
-        let mut at = idx.clone();
+        let mut at = idx.to_vec();
         at[axis] = i;
         nest(kb, out, order, level + 1, &mut at, vector, body)
     })

@@ -17,6 +17,13 @@ use cranelift_codegen::ir::{types, Block, BlockArg, InstBuilder, MemFlagsData, T
 use cranelift_codegen::isa::TargetFrontendConfig;
 use cranelift_frontend::FunctionBuilder;
 
+/// A loop body given the loop's index.
+pub type StepBody<'x> = dyn FnMut(&mut Kb<'_>, Value) -> Result<(), CodegenError> + 'x;
+/// A loop body given the index and its width in lanes (4, or 1 in the scalar tail).
+pub type LanesBody<'x> = dyn FnMut(&mut Kb<'_>, Value, i64) -> Result<(), CodegenError> + 'x;
+/// A loop-nest body given one index per axis.
+pub type IndexBody<'x> = dyn FnMut(&mut Kb<'_>, &[Value]) -> Result<(), CodegenError> + 'x;
+
 /// Vector width of the `f32x4` code.
 pub const LANES: i64 = 4;
 
@@ -450,7 +457,7 @@ impl<'a> Kb<'a> {
         lo: Value,
         hi: Value,
         step: i64,
-        body: &mut dyn FnMut(&mut Kb<'a>, Value) -> Result<(), CodegenError>,
+        body: &mut StepBody<'_>,
     ) -> Result<(), CodegenError> {
         let header = self.b.create_block();
         let body_block = self.b.create_block();
@@ -476,7 +483,7 @@ impl<'a> Kb<'a> {
         lo: Value,
         hi: Value,
         vector: bool,
-        body: &mut dyn FnMut(&mut Kb<'a>, Value, i64) -> Result<(), CodegenError>,
+        body: &mut LanesBody<'_>,
     ) -> Result<(), CodegenError> {
         if !vector {
             return self.for_range(lo, hi, 1, &mut |kb, i| body(kb, i, 1));
@@ -489,6 +496,41 @@ impl<'a> Kb<'a> {
         let vec_end = self.b.ins().iadd(lo, full);
         self.for_range(lo, vec_end, LANES, &mut |kb, i| body(kb, i, LANES))?;
         self.for_range(vec_end, hi, 1, &mut |kb, i| body(kb, i, 1))
+    }
+
+    /// Loops over every index of `dims` (row-major, outermost first); `skip` leaves one
+    /// axis out of the nest (its index is 0).
+    pub fn nest(
+        &mut self,
+        dims: &[Value],
+        skip: Option<usize>,
+        body: &mut IndexBody<'_>,
+    ) -> Result<(), CodegenError> {
+        let zero = self.int(0);
+        let mut at = vec![zero; dims.len()];
+        self.nest_from(dims, skip, 0, &mut at, body)
+    }
+
+    fn nest_from(
+        &mut self,
+        dims: &[Value],
+        skip: Option<usize>,
+        axis: usize,
+        at: &mut [Value],
+        body: &mut IndexBody<'_>,
+    ) -> Result<(), CodegenError> {
+        if axis == dims.len() {
+            return body(self, at);
+        }
+        if Some(axis) == skip {
+            return self.nest_from(dims, skip, axis + 1, at, body);
+        }
+        let zero = self.int(0);
+        self.for_range(zero, dims[axis], 1, &mut |kb, i| {
+            let mut inner = at.to_vec();
+            inner[axis] = i;
+            kb.nest_from(dims, skip, axis + 1, &mut inner, body)
+        })
     }
 
     /// `if cond { then() }`.

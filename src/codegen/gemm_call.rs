@@ -56,9 +56,11 @@ pub struct GemmPlan {
     pub n: i64,
 }
 
-/// Rows per block for a reduction of depth `k`: the im2col block stays near 256 KiB.
+/// Rows per block for a reduction of depth `k`: the im2col block stays near 256 KiB, but
+/// a block has at least 96 rows, below which re-reading the packed weight for every call
+/// limits the engine (its measurements).
 pub fn block_rows(k: i64) -> i64 {
-    let rows = (65536 / k.max(1)).clamp(16, 256);
+    let rows = (65536 / k.max(1)).clamp(96, 256);
     rows / 16 * 16
 }
 
@@ -141,6 +143,7 @@ fn bias_ptr(kb: &mut Kb<'_>, c: &Contraction<'_, '_>) -> Option<Value> {
 /// The epilogue of one block: for rows `0..m` of the result block `cblk` (row-major,
 /// `n` columns), `idx_of(row)` gives the output index (with the column axis to fill);
 /// each result goes through the group's expression to every output.
+#[allow(clippy::too_many_arguments)] // The block, its geometry and the epilogue.
 fn epilogue(
     kb: &mut Kb<'_>,
     c: &mut Contraction<'_, '_>,
@@ -372,7 +375,7 @@ pub fn dense(
     let dims = out.dims.clone();
     let rows = dims[r - 2];
     let zero = kb.int(0);
-    lead_loops(kb, &dims, r - 2, &mut |kb, lead| {
+    kb.nest(&dims[..r - 2], None, &mut |kb, lead| {
         let mbv = kb.int(mb);
         kb.for_range(zero, rows, mb, &mut |kb, p0| {
             let left = kb.b.ins().isub(rows, p0);
@@ -402,32 +405,4 @@ pub fn dense(
             })
         })
     })
-}
-
-/// Loops over every index of `dims[..count]`.
-fn lead_loops(
-    kb: &mut Kb<'_>,
-    dims: &[Value],
-    count: usize,
-    body: &mut dyn FnMut(&mut Kb<'_>, &[Value]) -> Result<(), CodegenError>,
-) -> Result<(), CodegenError> {
-    fn go(
-        kb: &mut Kb<'_>,
-        dims: &[Value],
-        count: usize,
-        at: &mut Vec<Value>,
-        body: &mut dyn FnMut(&mut Kb<'_>, &[Value]) -> Result<(), CodegenError>,
-    ) -> Result<(), CodegenError> {
-        if at.len() == count {
-            return body(kb, at);
-        }
-        let zero = kb.int(0);
-        let hi = dims[at.len()];
-        kb.for_range(zero, hi, 1, &mut |kb, i| {
-            let mut next = at.clone();
-            next.push(i);
-            go(kb, dims, count, &mut next, body)
-        })
-    }
-    go(kb, dims, count, &mut Vec::new(), body)
 }

@@ -11,41 +11,6 @@ use super::CodegenError;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, InstBuilder, Value};
 
-/// Loops over every index of `dims` except axis `skip` (left as `fill` in the index).
-fn for_rows(
-    kb: &mut Kb<'_>,
-    dims: &[Value],
-    skip: Option<usize>,
-    body: &mut dyn FnMut(&mut Kb<'_>, &[Value]) -> Result<(), CodegenError>,
-) -> Result<(), CodegenError> {
-    fn go(
-        kb: &mut Kb<'_>,
-        dims: &[Value],
-        skip: Option<usize>,
-        at: &mut Vec<Value>,
-        body: &mut dyn FnMut(&mut Kb<'_>, &[Value]) -> Result<(), CodegenError>,
-    ) -> Result<(), CodegenError> {
-        let a = at.len();
-        if a == dims.len() {
-            return body(kb, at);
-        }
-        if Some(a) == skip {
-            let z = kb.int(0);
-            at.push(z);
-            let r = go(kb, dims, skip, at, body);
-            at.pop();
-            return r;
-        }
-        let zero = kb.int(0);
-        kb.for_range(zero, dims[a], 1, &mut |kb, i| {
-            let mut next = at.clone();
-            next.push(i);
-            go(kb, dims, skip, &mut next, body)
-        })
-    }
-    go(kb, dims, skip, &mut Vec::new(), body)
-}
-
 fn with(idx: &[Value], axis: usize, i: Value) -> Vec<Value> {
     let mut v = idx.to_vec();
     v[axis] = i;
@@ -62,7 +27,7 @@ pub fn softmax(
 ) -> Result<(), CodegenError> {
     let dims = x.dims.clone();
     let len = dims[axis];
-    for_rows(kb, &dims, Some(axis), &mut |kb, row| {
+    kb.nest(&dims, Some(axis), &mut |kb, row| {
         let (m, lse_or_sum) = max_and_sum(kb, x, row, axis, len)?;
         let zero = kb.int(0);
         kb.for_range(zero, len, 1, &mut |kb, i| {
@@ -130,7 +95,7 @@ pub fn mean_sum(
     let len = dims[axis];
     let int_in = x.op.elem == Elem::I64;
     let int_out = out.op.elem == Elem::I64;
-    for_rows(kb, &dims, Some(axis), &mut |kb, row| {
+    kb.nest(&dims, Some(axis), &mut |kb, row| {
         let acc_ty = if int_out { types::I64 } else { types::F64 };
         let acc = kb.b.declare_var(acc_ty);
         let z = if int_out {
@@ -189,7 +154,7 @@ pub fn cross_entropy(
     let zi = kb.int(0);
     kb.b.def_var(count, zi);
     let int_labels = labels.op.elem == Elem::I64;
-    for_rows(kb, &dims, Some(axis), &mut |kb, row| {
+    kb.nest(&dims, Some(axis), &mut |kb, row| {
         let (m, (_, lse)) = max_and_sum(kb, logits, row, axis, classes)?;
         let c = kb.b.use_var(count);
         let c1 = kb.b.ins().iadd_imm_s(c, 1);
@@ -248,7 +213,7 @@ pub fn mse(kb: &mut Kb<'_>, a: &Bound, b: &Bound, out: &Bound) -> Result<(), Cod
     let total = kb.b.declare_var(types::F64);
     let z = kb.b.ins().f64const(0.0);
     kb.b.def_var(total, z);
-    for_rows(kb, &dims, None, &mut |kb, idx| {
+    kb.nest(&dims, None, &mut |kb, idx| {
         let x = kb.load(a, idx, Lanes::One);
         let y = kb.load(b, idx, Lanes::One);
         let d = kb.b.ins().fsub(x, y);
