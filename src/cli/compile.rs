@@ -32,6 +32,8 @@ pub enum Emit {
     Plan,
     /// The Cranelift IR of every compiled function (the kernels and the driver).
     Clif,
+    /// The compiled kernels: function, layer and the algorithm each uses.
+    Kernels,
 }
 
 /// Arguments of `netc compile`.
@@ -147,14 +149,15 @@ pub fn run(args: &CompileArgs) -> i32 {
                 }
             }
         }
-        (Some(Emit::Clif), _) => {
+        (Some(e @ (Emit::Clif | Emit::Kernels)), _) => {
             let opts = crate::codegen::CodegenOptions {
                 debug_bounds: args.debug_bounds,
-                keep_clif: true,
+                keep_clif: e == Emit::Clif,
                 ..Default::default()
             };
             match crate::codegen::compile(&compiled.graph, &opts) {
-                Ok(c) => c.clif_text(),
+                Ok(c) if e == Emit::Clif => c.clif_text(),
+                Ok(c) => c.kernels_text(),
                 Err(e) => {
                     reporter.emit(&e.diagnostic(compiled.graph.span), &program.sources);
                     return 1;

@@ -1,23 +1,29 @@
 //! The calling convention between the host and JIT code, and the layout of the per-call
 //! tables it reads.
 //!
-//! Every compiled function — the kernel of one IR node, the driver of a region — has the
+//! Every compiled function — the kernel of one IR node, or the driver `main` that calls
+//! the kernels in order with each recurrence as a loop around its step's kernels — has the
 //! signature `extern "C" fn(ctx: *mut Ctx, t: i64)`: `ctx` is the [`Ctx`] of the call and
 //! `t` the current time step inside a recurrence (0 elsewhere). Nothing else crosses the
 //! boundary, so one compile serves every batch size and sequence length: sizes, offsets
 //! and strides are read from `ctx.meta`, a table of `i64` filled by the host for the sizes
 //! of the call ([`super::frame`]) before any compiled code runs.
 //!
-//! **The meta table.** Its layout is fixed at compile time; each entry is named here:
-//! - one entry per symbolic size (`N`, `T`, …) that the code reads;
-//! - per activation value (a *slot*): `offset` (bytes from the arena's start to the
-//!   value's first element), `extent` (bytes from there to one past its last element),
-//!   then its `rank` sizes and its `rank` strides (in elements, by logical axis);
-//! - per recurrence: its number of steps.
+//! **The meta table.** Its layout is fixed at compile time ([`super::program`]), in this
+//! order:
+//! - entry 0: the byte offset of the scratch area of the GEMM-driven contractions;
+//! - per activation value (a *slot*), region by region: `offset` (bytes from the arena's
+//!   start to the value's first element), `extent` (bytes from there to one past its last
+//!   element), then its `rank` sizes and its `rank` strides (in elements, by logical
+//!   axis); after each recurrence's body, its number of steps and the staging slots of its
+//!   states;
+//! - last, one entry per symbolic size (`N`, `T`, …), filled for every call (kept for
+//!   kernels that need a size no slot carries; none reads them today).
 //!
 //! **The arena** is one allocation holding every activation: the net's values at the
 //! places the memory plan gives them, then each recurrence's step values (the body
-//! planned on its own) and a staging area for its carried states.
+//! planned on its own), the staging slots of the carried states, and the scratch area
+//! (im2col blocks and result blocks of the GEMM-driven contractions).
 //!
 //! **Parameters** are read through `ctx.params`, a table of pointers (one per parameter
 //! of the graph, plus the packed copies the contractions read, [`super::bind`]), each to a

@@ -582,7 +582,7 @@ fn status_error(c: &Compiled, ctx: &Ctx) -> RunError {
             span,
             what: "label",
             index: ctx.status_value,
-            limit: 0,
+            limit: classes_at(c, span).unwrap_or(0),
         },
         Some(Status::DivideByZero) => RunError::DivideByZero { layer, span },
         Some(Status::OutOfBounds) => RunError::Internal {
@@ -599,6 +599,26 @@ fn status_error(c: &Compiled, ctx: &Ctx) -> RunError {
             detail: format!("compiled code reported an unknown status {}", ctx.status),
         },
     }
+}
+
+/// The classes of the cross-entropy at `span` (its logits' last axis), for the message.
+fn classes_at(c: &Compiled, span: Span) -> Option<usize> {
+    fn find(r: &Region, span: Span) -> Option<usize> {
+        for id in r.topo_order() {
+            let n = r.node(id);
+            if matches!(n.op, Op::SoftmaxCrossEntropy) && n.span == span {
+                let t = r.inputs_of(id).first().copied()?;
+                return r.ty(t).shape.dims().last()?.known().map(|k| k as usize);
+            }
+            if let Op::Loop(l) = &n.op {
+                if let Some(v) = find(&l.body, span) {
+                    return Some(v);
+                }
+            }
+        }
+        None
+    }
+    find(&c.graph.body, span)
 }
 
 /// The rows of the embedding table of the layer at `span`, for the error message.

@@ -86,8 +86,8 @@ pub fn lower(
             });
         }
     }
-    let vector =
-        all_float(region, outputs) && leaves.values().all(|b| b.op.elem == super::emit::Elem::F32);
+    let vector = all_float(region, outputs, &leaves)
+        && leaves.values().all(|b| b.op.elem == super::emit::Elem::F32);
     let mut expr = Expr::new(region, leaves, layer);
     for_each_index(kb, &first, vector, &mut |kb, idx, lanes| {
         expr.clear();

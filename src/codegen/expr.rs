@@ -9,14 +9,14 @@
 //! compile time from the types: an operand axis of known size 1 is read at index 0 (and
 //! loses the lanes), as numpy's right-aligned broadcasting does.
 
-use super::emit::{Bound, Elem, Kb, Lanes};
+use super::emit::{Bound, Kb, Lanes};
 use super::math;
 use super::CodegenError;
 use crate::ir::graph::{Region, ValueRef};
 use crate::ir::op::Op;
 use crate::ir::shape::Dim;
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{types, InstBuilder, Value};
+use cranelift_codegen::ir::{InstBuilder, Value};
 use std::collections::{BTreeMap, HashMap};
 
 /// The evaluator of one region's elementwise nodes inside one kernel.
@@ -263,21 +263,26 @@ pub fn broadcast(
     (uidx, ulanes)
 }
 
-/// Whether every value the expression of `outputs` reads is `f32` (so it may run on
-/// `f32x4`).
-pub fn all_float(region: &Region, values: &[ValueRef]) -> bool {
-    values.iter().all(|v| region.ty(*v).dtype.is_float())
-        && region
-            .node_ids()
-            .iter()
-            .all(|id| region.node(*id).outputs.iter().all(|t| t.dtype.is_float()))
-}
-
-/// An unused helper kept for the scalar element type of a vector (`f32x4` → `f32`).
-pub fn lane_type(elem: Elem, width: i64) -> cranelift_codegen::ir::Type {
-    match (elem, width) {
-        (Elem::F32, 1) => types::F32,
-        (Elem::F32, _) => types::F32X4,
-        (Elem::I64, _) => types::I64,
+/// Whether every value the expressions of `outputs` compute or read, down to `leaves`, is
+/// a float (so the kernel may run on `f32x4`).
+pub fn all_float(
+    region: &Region,
+    outputs: &[ValueRef],
+    leaves: &BTreeMap<ValueRef, Bound>,
+) -> bool {
+    let mut stack: Vec<ValueRef> = outputs.to_vec();
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(v) = stack.pop() {
+        if !seen.insert(v) {
+            continue;
+        }
+        if !region.ty(v).dtype.is_float() {
+            return false;
+        }
+        if leaves.contains_key(&v) {
+            continue;
+        }
+        stack.extend(region.inputs_of(v.node));
     }
+    true
 }

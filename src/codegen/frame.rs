@@ -46,13 +46,30 @@ pub fn frame(graph: &Graph, program: &Program, b: &Bindings) -> Result<Frame, Co
     for (key, pr) in program.regions.iter().enumerate() {
         let region = region_at(&graph.body, &pr.path)?;
         let elem = |d: crate::ir::shape::DType| elem_of(d).map(|e| e.bytes() as u64).unwrap_or(4);
-        let plan = plan_with(region, &|ty| b.eval_shape(&ty.shape), &elem).ok_or_else(too_big)?;
+        let mut plan =
+            plan_with(region, &|ty| b.eval_shape(&ty.shape), &elem).ok_or_else(too_big)?;
         let base = cursor;
         cursor = round_up(
             base.checked_add(plan.planned_peak_bytes)
                 .ok_or_else(too_big)?,
         )
         .ok_or_else(too_big)?;
+        // A step's inputs (the carried states and the step's input) get places of their
+        // own after the step's plan: they are written between steps (by the copies that
+        // carry the states and feed the next input), so no value of the step may share
+        // their bytes, which the step's plan alone would allow once an input is dead.
+        if key != 0 {
+            for id in &region.inputs {
+                let v = crate::ir::graph::Region::value(*id);
+                if let Some(loc) = plan.locations.get_mut(&v) {
+                    let bytes = loc.bytes;
+                    loc.offset = cursor - base;
+                    loc.slices.clear();
+                    cursor = round_up(cursor.checked_add(bytes).ok_or_else(too_big)?)
+                        .ok_or_else(too_big)?;
+                }
+            }
+        }
         for (v, slot) in &pr.slots {
             let loc = plan.locations.get(v).ok_or_else(|| {
                 CodegenError::internal(format!(

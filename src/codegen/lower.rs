@@ -1,7 +1,7 @@
 //! Lowering of the IR to compiled functions: one kernel (a small Cranelift function) per
-//! node that computes something, and per planned region a driver that calls them in the
-//! schedule's order, with each recurrence a run-time loop over its steps around the
-//! kernels of its body. Every op of the IR is one arm of [`Lowerer::node`]; ops that
+//! node that computes something, and one driver, `main`, that calls them in the
+//! schedule's order, each recurrence a run-time loop over its steps around the kernels of
+//! its body (and the copies that feed and carry it). Every op of the IR is one arm of [`Lowerer::node`]; ops that
 //! compute nothing at run time (inputs, parameters, constants, in-place concats) emit
 //! nothing.
 
@@ -40,6 +40,8 @@ pub struct Lowerer<'g> {
     gemm: Option<FuncId>,
     /// Whether the next function may call the GEMM entry.
     next_calls_gemm: bool,
+    /// The algorithm the next function uses, for `--emit kernels`.
+    next_algorithm: String,
     fbc: FunctionBuilderContext,
 }
 
@@ -74,6 +76,7 @@ impl<'g> Lowerer<'g> {
             code_bytes: 0,
             gemm,
             next_calls_gemm: false,
+            next_algorithm: String::new(),
             fbc: FunctionBuilderContext::new(),
         }
     }
@@ -91,6 +94,9 @@ impl<'g> Lowerer<'g> {
         emit: &mut dyn FnMut(&mut Kb<'_>) -> Result<(), CodegenError>,
     ) -> Result<FuncId, CodegenError> {
         let index = self.kernels.len();
+        if self.next_algorithm.is_empty() {
+            self.next_algorithm = default_algorithm(name).to_string();
+        }
         let sig = signature(&self.module);
         let full = format!("k{index}_{name}");
         let id = self
@@ -132,6 +138,7 @@ impl<'g> Lowerer<'g> {
             name: full,
             layer: layer.to_string(),
             span,
+            algorithm: std::mem::take(&mut self.next_algorithm),
         });
         Ok(id)
     }
@@ -659,6 +666,17 @@ impl<'g> Lowerer<'g> {
         };
         let value = Region::value(c);
         self.next_calls_gemm = true;
+        let engine = super::kernels::gemm::selected_kernel();
+        self.next_algorithm = match &attrs {
+            Some(a) if a.kernel == [1, 1] && a.stride == [1, 1] && a.pad == [0, 0, 0, 0] => {
+                format!("gemm {engine} (1x1: input read in place), epilogue in cache")
+            }
+            Some(a) => format!(
+                "gemm {engine} on im2col blocks of {} rows ({}x{} taps), epilogue in cache",
+                plan.mb, a.kernel[0], a.kernel[1]
+            ),
+            None => format!("gemm {engine}, epilogue in cache"),
+        };
         self.function(
             &format!("{}_gemm", cnode.op.name()),
             layer,
@@ -820,6 +838,25 @@ impl<'g> Lowerer<'g> {
             },
             Call::Kernel(fin),
         ])
+    }
+}
+
+/// The algorithm of a kernel named `name` (before its index), as `--emit kernels` shows.
+fn default_algorithm(name: &str) -> &'static str {
+    match name {
+        "conv2d" | "dense" | "matmul" => {
+            "cranelift f32x4 loop nest (16 outputs a block), epilogue in registers"
+        }
+        "group_elementwise" | "add" | "sub" | "mul" | "div" | "neg" | "relu" | "sigmoid"
+        | "tanh" | "batchnorm" | "dropout" | "relayout" => "elementwise f32x4 loop",
+        "group_pool" | "maxpool2d" | "avgpool2d" | "global_avgpool" | "global_maxpool" => {
+            "window loop, f32x4 over channels"
+        }
+        "loop_init" | "loop_input" | "loop_carry" | "loop_final" => "recurrence copies",
+        "flatten" | "flatten_channels_last" | "reshape" | "concat" | "slice" | "embed" => {
+            "copy (f32x4 when both sides are dense)"
+        }
+        _ => "scalar loop",
     }
 }
 

@@ -4,7 +4,7 @@
 //! ```text
 //! ir::Graph (after fuse, concat_in_place, layout)
 //!   --program--> tables' layout (slots of every planned value, packed weights)
-//!   --lower-->   one small Cranelift function per kernel + a driver per region
+//!   --lower-->   one small Cranelift function per kernel + the driver `main`
 //!   --jit-->     machine code (cranelift-jit, host ISA, FMA)
 //! Compiled --bind(weights)--> Executable --run(inputs)--> outputs
 //!                 (parameter table)     (per-size tables cached: frame)
@@ -143,6 +143,8 @@ pub struct KernelInfo {
     pub layer: String,
     /// The layer's source.
     pub span: Span,
+    /// How it computes (`gemm im2col`, `gemm 1x1`, `cranelift f32x4`, `copy`, …).
+    pub algorithm: String,
 }
 
 /// Figures of one compile.
@@ -220,6 +222,15 @@ impl Compiled {
     /// The driver's entry point.
     pub(crate) fn entry(&self) -> CodePtr {
         self.main
+    }
+
+    /// One line per kernel: its function, the layer and the algorithm (`--emit kernels`).
+    pub fn kernels_text(&self) -> String {
+        let mut s = String::new();
+        for k in &self.kernels {
+            s.push_str(&format!("{:<28} {:<40} {}\n", k.name, k.layer, k.algorithm));
+        }
+        s
     }
 
     /// The CLIF text of every function (empty unless compiled with `keep_clif`).
