@@ -4,8 +4,10 @@
 //! outputs relative to the largest reference magnitude.
 //!
 //! `cargo bench --bench jit` (all nets), `cargo bench --bench jit -- lenet5 lstm` (some).
-//! Batch 1; sequence nets at T = 35 (and U = 35). Weights and inputs are random and
-//! deterministic (`--seed 0`).
+//! Batch 1; sequence nets at T = 35 (and U = 35), `filters` at 224x224. Weights and inputs
+//! are random and deterministic (`--seed 0`).
+
+#![allow(clippy::print_stdout, reason = "a benchmark prints its table")]
 
 use netc::codegen::CodegenOptions;
 use netc::model::{Model, ModelOptions};
@@ -76,6 +78,8 @@ fn main() {
             ("N".to_string(), 1),
             ("T".to_string(), 35),
             ("U".to_string(), 35),
+            ("H".to_string(), 224),
+            ("W".to_string(), 224),
         ]);
         let inputs = match optimised.random_inputs(&sizes, 0) {
             Ok(i) => i,

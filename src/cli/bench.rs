@@ -53,6 +53,10 @@ pub struct BenchArgs {
     /// Seed of the random weights and inputs.
     #[arg(long, value_name = "S", default_value_t = 0)]
     pub seed: u64,
+    /// Also time every kernel (a second, instrumented compile): time per run, share and
+    /// GFLOP/s by kernel, slowest first.
+    #[arg(long)]
+    pub profile: bool,
     /// How to print.
     #[arg(long, value_enum, default_value_t)]
     pub format: BenchFormat,
@@ -160,6 +164,14 @@ pub fn run(args: &BenchArgs) -> i32 {
             cmp.push(t.elapsed().as_secs_f64() * 1e3);
         }
     }
+    let profile = if args.profile {
+        match profile_rows(&model, &w, &inputs, &sizes, args.iters.max(1)) {
+            Ok(p) => Some(p),
+            Err(d) => return fail(&d),
+        }
+    } else {
+        None
+    };
     let min = jit.iter().copied().fold(f64::INFINITY, f64::min);
     let max = jit.iter().copied().fold(0.0, f64::max);
     let med = median(&mut jit);
@@ -185,6 +197,16 @@ pub fn run(args: &BenchArgs) -> i32 {
                 "gflops": gflops,
                 "arena_bytes": arena,
             });
+            if let Some(p) = &profile {
+                j["profile"] = serde_json::Value::Array(
+                    p.iter()
+                        .map(|r| {
+                            serde_json::json!({"kernel": r.kernel, "layer": r.layer,
+                                "algorithm": r.algorithm, "ms": r.ms, "gflops": r.gflops})
+                        })
+                        .collect(),
+                );
+            }
             if let (Some(b), Some(c)) = (args.compare, cmed) {
                 j["compare"] = serde_json::json!({
                     "backend": format!("{b:?}").to_lowercase(),
@@ -213,6 +235,30 @@ pub fn run(args: &BenchArgs) -> i32 {
                 say!("throughput  {g:.2} GFLOP/s");
             }
             say!("arena       {arena} bytes");
+            if let Some(p) = &profile {
+                let total: f64 = p.iter().map(|r| r.ms).sum();
+                say!("profile (per run, slowest first; instrumented compile):");
+                say!(
+                    "  {:>9} {:>6} {:>8}  {:<24} {:<32} algorithm",
+                    "ms",
+                    "%",
+                    "GFLOP/s",
+                    "kernel",
+                    "layer"
+                );
+                for r in p {
+                    let g = r.gflops.map_or("–".to_string(), |g| format!("{g:.1}"));
+                    say!(
+                        "  {:>9.4} {:>5.1}% {:>8}  {:<24} {:<32} {}",
+                        r.ms,
+                        100.0 * r.ms / total.max(1e-12),
+                        g,
+                        r.kernel,
+                        r.layer,
+                        r.algorithm
+                    );
+                }
+            }
             if let (Some(b), Some(c)) = (args.compare, cmed) {
                 say!(
                     "{:<11} median {c:.4} ms: the JIT is {:.1}x faster",
@@ -223,4 +269,61 @@ pub fn run(args: &BenchArgs) -> i32 {
         }
     }
     0
+}
+
+/// One kernel's share of a profiled run.
+struct ProfileRow {
+    kernel: String,
+    layer: String,
+    algorithm: String,
+    /// Milliseconds per run.
+    ms: f64,
+    gflops: Option<f64>,
+}
+
+/// Compiles the net with every kernel timed, runs it `iters` times, and returns the
+/// kernels slowest first.
+fn profile_rows(
+    model: &Model,
+    w: &crate::runtime::weights::Weights,
+    inputs: &BTreeMap<String, Tensor>,
+    sizes: &BTreeMap<String, u64>,
+    iters: usize,
+) -> Result<Vec<ProfileRow>, Box<crate::diagnostics::Diagnostic>> {
+    let compiled = model.compile(&CodegenOptions {
+        profile: true,
+        ..CodegenOptions::default()
+    })?;
+    let diag = |e: crate::runtime::RunError| Box::new(e.diagnostic());
+    let mut exe = compiled.bind(w).map_err(diag)?;
+    let mut out = BTreeMap::new();
+    exe.run_into(inputs, &mut out).map_err(diag)?;
+    exe.reset_profile();
+    for _ in 0..iters {
+        exe.run_into(inputs, &mut out).map_err(diag)?;
+    }
+    let mut rows: Vec<ProfileRow> = compiled
+        .kernels
+        .iter()
+        .zip(exe.profile())
+        .map(|(k, ns)| {
+            let ms = *ns as f64 / 1e6 / iters as f64;
+            let macs = k.macs.as_ref().and_then(|m| {
+                let mut q = m.checked_mul(&crate::ir::shape::Poly::symbol("N"))?;
+                for s in q.symbols() {
+                    q = q.substitute(&s, i64::try_from(*sizes.get(&s)?).ok()?)?;
+                }
+                q.as_const().filter(|v| *v > 0)
+            });
+            ProfileRow {
+                kernel: k.name.clone(),
+                layer: k.layer.clone(),
+                algorithm: k.algorithm.clone(),
+                ms,
+                gflops: macs.map(|m| 2.0 * m as f64 / (ms * 1e-3) / 1e9),
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| b.ms.total_cmp(&a.ms));
+    Ok(rows)
 }

@@ -51,6 +51,11 @@ pub struct Ctx {
     pub status_kernel: i64,
     /// The offending value (a token id, an address offset).
     pub status_value: i64,
+    /// With profiling compiled in: nanoseconds spent in each kernel, by kernel index
+    /// (null otherwise).
+    pub profile: *mut u64,
+    /// With profiling: the clock reading at the last tick, in nanoseconds.
+    pub profile_last: u64,
 }
 
 /// Byte offset of [`Ctx::arena`].
@@ -65,6 +70,9 @@ pub const CTX_STATUS: i32 = 24;
 pub const CTX_STATUS_KERNEL: i32 = 32;
 /// Byte offset of [`Ctx::status_value`].
 pub const CTX_STATUS_VALUE: i32 = 40;
+
+/// Byte offset of [`Ctx::profile`].
+pub const CTX_PROFILE: i32 = 48;
 
 /// What a failed run-time check found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -50,6 +50,9 @@ pub struct Executable<'c> {
     sized: HashMap<Vec<(String, u64)>, Sized>,
     /// The last call's input shapes, to skip binding when they repeat.
     last: Option<Last>,
+    /// Nanoseconds per kernel over every call so far (empty unless compiled with
+    /// `profile`).
+    profile: Vec<u64>,
 }
 
 impl std::fmt::Debug for Executable<'_> {
@@ -160,6 +163,11 @@ impl Compiled {
             ptrs,
             sized: HashMap::new(),
             last: None,
+            profile: if self.profiled {
+                vec![0; self.kernels.len()]
+            } else {
+                Vec::new()
+            },
         })
     }
 }
@@ -232,6 +240,17 @@ impl Executable<'_> {
     /// The compiled net.
     pub fn compiled(&self) -> &Compiled {
         self.compiled
+    }
+
+    /// Nanoseconds spent in each kernel over every call so far (by kernel index, as
+    /// [`Compiled::kernels`]); empty unless compiled with `profile`.
+    pub fn profile(&self) -> &[u64] {
+        &self.profile
+    }
+
+    /// Forgets the profile so far.
+    pub fn reset_profile(&mut self) {
+        self.profile.iter_mut().for_each(|p| *p = 0);
     }
 
     /// The arena's size in bytes for the last call's sizes (`None` before any call).
@@ -327,6 +346,12 @@ impl Executable<'_> {
             status: 0,
             status_kernel: -1,
             status_value: 0,
+            profile: if self.profile.is_empty() {
+                std::ptr::null_mut()
+            } else {
+                self.profile.as_mut_ptr()
+            },
+            profile_last: 0,
         };
         super::kernels::entry::call_main(
             c.entry(),

@@ -44,6 +44,9 @@ mod field {
     pub const SIZE: u32 = 144;
 }
 
+/// Input channels up to which im2col copies a tap's channels in straight-line code.
+const SMALL_CHANNELS: i64 = 8;
+
 /// What the GEMM path of one contraction needs besides the descriptor.
 pub struct GemmPlan {
     /// The parameter-table entry of the packed weight (a `PackedB`).
@@ -322,27 +325,45 @@ fn im2col(
                 let done = kb.block();
                 kb.b.ins().brif(ok, yes, &[], no, &[]);
                 kb.b.switch_to_block(yes);
-                kb.for_lanes(zero, cv, vector, &mut |kb, ci, width| {
-                    let lanes = if width == 1 {
-                        Lanes::One
-                    } else {
-                        Lanes::Four(1)
-                    };
-                    let v = kb.load(x, &[n, ci, ih, iw], lanes);
-                    let off = kb.b.ins().imul_imm_s(ci, 4);
-                    let a = kb.b.ins().iadd(dst, off);
-                    kb.b.ins().store(super::emit::mem(), v, a, 0);
-                    Ok(())
-                })?;
+                if cin <= SMALL_CHANNELS {
+                    // A few channels (the first layer's RGB): straight-line copies.
+                    for ci in 0..cin {
+                        let civ = kb.int(ci);
+                        let v = kb.load(x, &[n, civ, ih, iw], Lanes::One);
+                        kb.b.ins()
+                            .store(super::emit::mem(), v, dst, (ci * 4) as i32);
+                    }
+                } else {
+                    kb.for_lanes(zero, cv, vector, &mut |kb, ci, width| {
+                        let lanes = if width == 1 {
+                            Lanes::One
+                        } else {
+                            Lanes::Four(1)
+                        };
+                        let v = kb.load(x, &[n, ci, ih, iw], lanes);
+                        let off = kb.b.ins().imul_imm_s(ci, 4);
+                        let a = kb.b.ins().iadd(dst, off);
+                        kb.b.ins().store(super::emit::mem(), v, a, 0);
+                        Ok(())
+                    })?;
+                }
                 kb.b.ins().jump(done, &[]);
                 kb.b.switch_to_block(no);
-                kb.for_lanes(zero, cv, true, &mut |kb, ci, width| {
-                    let z = kb.fconst(0.0, width);
-                    let off = kb.b.ins().imul_imm_s(ci, 4);
-                    let a = kb.b.ins().iadd(dst, off);
-                    kb.b.ins().store(super::emit::mem(), z, a, 0);
-                    Ok(())
-                })?;
+                if cin <= SMALL_CHANNELS {
+                    let z = kb.fconst(0.0, 1);
+                    for ci in 0..cin {
+                        kb.b.ins()
+                            .store(super::emit::mem(), z, dst, (ci * 4) as i32);
+                    }
+                } else {
+                    kb.for_lanes(zero, cv, true, &mut |kb, ci, width| {
+                        let z = kb.fconst(0.0, width);
+                        let off = kb.b.ins().imul_imm_s(ci, 4);
+                        let a = kb.b.ins().iadd(dst, off);
+                        kb.b.ins().store(super::emit::mem(), z, a, 0);
+                        Ok(())
+                    })?;
+                }
                 kb.b.ins().jump(done, &[]);
                 kb.b.switch_to_block(done);
                 Ok(())

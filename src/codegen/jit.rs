@@ -11,6 +11,9 @@ use cranelift_module::FuncId;
 /// The host GEMM entry compiled code calls (`kernels::gemm::netc_sgemm_packed`).
 pub const GEMM_SYMBOL: &str = "netc_sgemm_packed";
 
+/// The profiling clock compiled code calls (`kernels::entry::netc_profile_tick`).
+pub const TICK_SYMBOL: &str = "netc_profile_tick";
+
 /// Owns a finished JIT module: its machine code lives as long as this value, and is never
 /// freed before (cranelift-jit frees nothing on drop, so code pointers never dangle).
 pub struct Module(pub JITModule);
@@ -37,6 +40,10 @@ pub fn new_module() -> Result<JITModule, CodegenError> {
     builder.symbol(
         GEMM_SYMBOL,
         super::kernels::gemm::netc_sgemm_packed as *const u8,
+    );
+    builder.symbol(
+        TICK_SYMBOL,
+        super::kernels::entry::netc_profile_tick as *const u8,
     );
     Ok(JITModule::new(builder))
 }

@@ -38,10 +38,16 @@ pub struct Lowerer<'g> {
     pub code_bytes: usize,
     /// The imported host GEMM entry.
     gemm: Option<FuncId>,
+    /// The imported profiling clock (`netc_profile_tick`).
+    tick: Option<FuncId>,
     /// Whether the next function may call the GEMM entry.
     next_calls_gemm: bool,
     /// The algorithm the next function uses, for `--emit kernels`.
     next_algorithm: String,
+    /// The function of each kernel, by index.
+    kernel_ids: Vec<FuncId>,
+    /// The multiply-adds of the node being lowered (net body only).
+    next_macs: Option<crate::ir::shape::Poly>,
     fbc: FunctionBuilderContext,
 }
 
@@ -66,6 +72,12 @@ impl<'g> Lowerer<'g> {
         let gemm = module
             .declare_function(super::jit::GEMM_SYMBOL, Linkage::Import, &sig)
             .ok();
+        let mut tick_sig = module.make_signature();
+        tick_sig.params.push(AbiParam::new(types::I64));
+        tick_sig.params.push(AbiParam::new(types::I64));
+        let tick = module
+            .declare_function(super::jit::TICK_SYMBOL, Linkage::Import, &tick_sig)
+            .ok();
         Lowerer {
             graph,
             program,
@@ -75,8 +87,11 @@ impl<'g> Lowerer<'g> {
             clif: Vec::new(),
             code_bytes: 0,
             gemm,
+            tick,
             next_calls_gemm: false,
             next_algorithm: String::new(),
+            kernel_ids: Vec::new(),
+            next_macs: None,
             fbc: FunctionBuilderContext::new(),
         }
     }
@@ -134,11 +149,13 @@ impl<'g> Lowerer<'g> {
         self.code_bytes += ctx
             .compiled_code()
             .map_or(0, |c| c.code_info().total_size as usize);
+        self.kernel_ids.push(id);
         self.kernels.push(KernelInfo {
             name: full,
             layer: layer.to_string(),
             span,
             algorithm: std::mem::take(&mut self.next_algorithm),
+            macs: self.next_macs.take(),
         });
         Ok(id)
     }
@@ -170,7 +187,23 @@ impl<'g> Lowerer<'g> {
             let cfg = self.module.target_config();
             let mut kb = Kb::new(b, cfg, -1, false);
             let mut refs = BTreeMap::new();
-            emit_calls(&mut kb, &mut self.module, &mut refs, calls, None)?;
+            let tick = match (self.opts.profile, self.tick) {
+                (true, Some(t)) => Some(self.module.declare_func_in_func(t, kb.b.func)),
+                _ => None,
+            };
+            let index: BTreeMap<FuncId, i64> = self
+                .kernel_ids
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (*f, i as i64))
+                .collect();
+            let mut cx = CallCx {
+                module: &mut self.module,
+                refs: &mut refs,
+                tick,
+                index: &index,
+            };
+            emit_calls(&mut kb, &mut cx, calls, None)?;
             kb.finish();
         }
         if self.opts.keep_clif {
@@ -196,6 +229,11 @@ impl<'g> Lowerer<'g> {
             node.name.clone()
         };
         let span = node.span;
+        self.next_macs = if key == 0 && !matches!(node.op, Op::Loop(_)) {
+            r.node_macs(id)
+        } else {
+            None
+        };
         let inputs = r.inputs_of(id);
         let ins: Vec<Operand> = inputs
             .iter()
@@ -560,6 +598,8 @@ impl<'g> Lowerer<'g> {
             && f32s
             && matches!(w.src, Src::Param { .. })
             && match &cnode.op {
+                // (Also for few output channels, as LeNet's 6: the loop nest measured
+                // 2x slower there than the engine's padded 32-wide panels.)
                 Op::Conv2d(a) => a.groups == 1 && x.dims.len() == 4,
                 Op::Dense => x.dims.len() >= 2,
                 _ => false,
@@ -900,35 +940,52 @@ pub enum Call {
     },
 }
 
+/// What emitting the driver's calls needs.
+struct CallCx<'m> {
+    module: &'m mut JITModule,
+    refs: &'m mut BTreeMap<FuncId, cranelift_codegen::ir::FuncRef>,
+    /// The profiling clock, when profiling is compiled in.
+    tick: Option<cranelift_codegen::ir::FuncRef>,
+    /// Each kernel's index.
+    index: &'m BTreeMap<FuncId, i64>,
+}
+
 /// Emits `calls` into the driver; `t` is the enclosing loop's counter (`None`: the
-/// function's own `t`).
+/// function's own `t`). With profiling, the clock ticks before and after every kernel.
 fn emit_calls(
     kb: &mut Kb<'_>,
-    module: &mut JITModule,
-    refs: &mut BTreeMap<FuncId, cranelift_codegen::ir::FuncRef>,
+    cx: &mut CallCx<'_>,
     calls: &[Call],
     t: Option<cranelift_codegen::ir::Value>,
 ) -> Result<(), CodegenError> {
     for c in calls {
         match c {
             Call::Kernel(f) => {
-                let fref = match refs.get(f) {
+                let fref = match cx.refs.get(f) {
                     Some(r) => *r,
                     None => {
-                        let r = module.declare_func_in_func(*f, kb.b.func);
-                        refs.insert(*f, r);
+                        let r = cx.module.declare_func_in_func(*f, kb.b.func);
+                        cx.refs.insert(*f, r);
                         r
                     }
                 };
                 let tv = t.unwrap_or(kb.t);
                 let ctx = kb.ctx;
+                if let Some(tick) = cx.tick {
+                    let none = kb.int(-1);
+                    kb.b.ins().call(tick, &[ctx, none]);
+                }
                 kb.b.ins().call(fref, &[ctx, tv]);
+                if let Some(tick) = cx.tick {
+                    let k = kb.int(cx.index.get(f).copied().unwrap_or(-1));
+                    kb.b.ins().call(tick, &[ctx, k]);
+                }
             }
             Call::Loop { steps_meta, body } => {
                 let steps = kb.meta_at(*steps_meta);
                 let zero = kb.int(0);
                 kb.for_range(zero, steps, 1, &mut |kb, i| {
-                    emit_calls(kb, module, refs, body, Some(i))
+                    emit_calls(kb, cx, body, Some(i))
                 })?;
             }
         }
@@ -938,4 +995,4 @@ fn emit_calls(
 
 /// Size of [`Ctx`] (asserted against the offsets the code uses).
 pub const CTX_BYTES: usize = std::mem::size_of::<Ctx>();
-const _: () = assert!(CTX_BYTES == 48 && abi::CTX_STATUS_VALUE == 40);
+const _: () = assert!(CTX_BYTES == 64 && abi::CTX_STATUS_VALUE == 40 && abi::CTX_PROFILE == 48);

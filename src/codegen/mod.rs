@@ -63,6 +63,9 @@ pub struct CodegenOptions {
     /// the host GEMM engine (the fallback and cross-check; always so under
     /// `debug_bounds`).
     pub portable_contractions: bool,
+    /// Time every kernel (`netc bench --profile`): the driver reads the clock around each
+    /// kernel call and adds the time to the kernel's total.
+    pub profile: bool,
 }
 
 /// Why a net could not be compiled to native code.
@@ -145,6 +148,9 @@ pub struct KernelInfo {
     pub span: Span,
     /// How it computes (`gemm im2col`, `gemm 1x1`, `cranelift f32x4`, `copy`, …).
     pub algorithm: String,
+    /// Multiply-adds per example of one call, for kernels of the net's body (not of a
+    /// recurrence's step); zero for kernels that only move or map data.
+    pub macs: Option<crate::ir::shape::Poly>,
 }
 
 /// Figures of one compile.
@@ -170,6 +176,8 @@ pub struct Compiled {
     pub clif: Vec<String>,
     /// Compile figures.
     pub stats: CompileStats,
+    /// Whether the driver times every kernel.
+    pub profiled: bool,
     main: CodePtr,
     /// Owns the machine code; never freed while `main` may be called.
     _module: jit::Module,
@@ -213,6 +221,7 @@ pub fn compile(graph: &Graph, opts: &CodegenOptions) -> Result<Compiled, Codegen
         kernels,
         clif,
         stats,
+        profiled: opts.profile,
         main,
         _module: jit::Module(module),
     })

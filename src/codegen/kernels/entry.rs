@@ -72,3 +72,29 @@ pub fn call_main(
         f(ctx, 0);
     }
 }
+
+/// Nanoseconds since the first call (a monotonic clock).
+fn now_ns() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let start = START.get_or_init(std::time::Instant::now);
+    u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The profiling clock of compiled code: `kernel < 0` starts a kernel's interval; otherwise
+/// the time since the last tick is added to `profile[kernel]`.
+///
+/// # Safety
+///
+/// `ctx` points to the live [`crate::codegen::abi::Ctx`] of the call, whose `profile` is
+/// null or points to a table with an entry for every kernel index the code passes (the
+/// executable allocates one entry per kernel of the compiled net).
+pub unsafe extern "C" fn netc_profile_tick(ctx: *mut crate::codegen::abi::Ctx, kernel: i64) {
+    // SAFETY: the caller (compiled code) passes its own context, alive for the call.
+    let ctx = unsafe { &mut *ctx };
+    let now = now_ns();
+    if let (Ok(k), false) = (usize::try_from(kernel), ctx.profile.is_null()) {
+        // SAFETY: the table has an entry for every kernel index (see above).
+        unsafe { *ctx.profile.add(k) += now.saturating_sub(ctx.profile_last) };
+    }
+    ctx.profile_last = now;
+}
