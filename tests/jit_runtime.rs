@@ -15,49 +15,8 @@ use netc::model::{Model, ModelOptions};
 use netc::passes::pipeline::PassOptions;
 use netc::passes::{compile, compile_with, CompileOptions};
 use netc::runtime::{interp, Tensor};
-use nets::{int_range, max_rel_diff, random_weights, shrunk_nets, Rng};
+use nets::{max_rel_diff, random_inputs_with, random_weights, shrunk_nets};
 use std::collections::BTreeMap;
-
-/// Random inputs at batch `n` with every other symbolic size (`T`, `U`, …) set to `t`.
-fn inputs_at(graph: &Graph, n: u64, t: u64, seed: u64) -> BTreeMap<String, Tensor> {
-    let mut rng = Rng(seed);
-    let region = &graph.body;
-    let mut out = BTreeMap::new();
-    for &id in &region.inputs {
-        let Op::Input { name, ty, .. } = &region.node(id).op else {
-            continue;
-        };
-        let shape: Vec<usize> = ty
-            .shape
-            .dims()
-            .iter()
-            .map(|d| match d {
-                Dim::Known(k) => *k as usize,
-                Dim::Sym(p) => {
-                    let mut q = p.clone();
-                    for s in p.symbols() {
-                        let v = if s == "N" { n } else { t };
-                        q = q.substitute(&s, v as i64).expect("small sizes");
-                    }
-                    q.as_const().expect("every symbol substituted") as usize
-                }
-            })
-            .collect();
-        let count: usize = shape.iter().product();
-        let tensor = if ty.dtype.is_int() {
-            let range = int_range(region, id);
-            let v: Vec<i64> = (0..count)
-                .map(|_| (rng.next() % range as u64) as i64)
-                .collect();
-            Tensor::I64(ArrayD::from_shape_vec(IxDyn(&shape), v).expect("shape"))
-        } else {
-            let v: Vec<f32> = (0..count).map(|_| rng.uniform(-1.0, 1.0)).collect();
-            Tensor::F32(ArrayD::from_shape_vec(IxDyn(&shape), v).expect("shape"))
-        };
-        out.insert(name.clone(), tensor);
-    }
-    out
-}
 
 fn has_sequence(graph: &Graph) -> bool {
     graph
@@ -102,7 +61,8 @@ fn sequence_nets_at_t1_and_t7_from_one_compile_with_and_without_bounds_checks() 
             let compiled = codegen::compile(&optimised, &cg).expect("the JIT compiles it");
             let mut exe = compiled.bind(&w).expect("binds");
             for (batch, t) in [(1, 1), (3, 7), (2, 1), (1, 7)] {
-                let inputs = inputs_at(&lowered, batch, t, 5 + t);
+                let inputs =
+                    random_inputs_with(&lowered, &|s| if s == "N" { batch } else { t }, 5 + t);
                 let want = interp::run(&lowered, &w, &inputs).expect("the interpreter runs");
                 match exe.run(&inputs) {
                     Ok(got) => {

@@ -148,6 +148,20 @@ pub fn int_range(region: &Region, input: netc::ir::graph::NodeId) -> i64 {
 
 /// Random inputs for `graph` at `batch`: floats in [−1, 1), valid integer ids.
 pub fn random_inputs(graph: &Graph, batch: u64, seed: u64) -> BTreeMap<String, Tensor> {
+    random_inputs_with(
+        graph,
+        &|s| if s == "N" { batch } else { symbol_value(s) },
+        seed,
+    )
+}
+
+/// Random inputs for `graph` with each symbolic size given by `size_of`: floats in
+/// [−1, 1), valid integer ids.
+pub fn random_inputs_with(
+    graph: &Graph,
+    size_of: &dyn Fn(&str) -> u64,
+    seed: u64,
+) -> BTreeMap<String, Tensor> {
     let mut rng = Rng(seed);
     let region = &graph.body;
     let mut out = BTreeMap::new();
@@ -155,7 +169,21 @@ pub fn random_inputs(graph: &Graph, batch: u64, seed: u64) -> BTreeMap<String, T
         let Op::Input { name, ty, .. } = &region.node(id).op else {
             continue;
         };
-        let shape = concrete(ty, batch);
+        let shape: Vec<usize> = ty
+            .shape
+            .dims()
+            .iter()
+            .map(|d| match d {
+                Dim::Known(k) => *k as usize,
+                Dim::Sym(p) => {
+                    let mut q = p.clone();
+                    for s in p.symbols() {
+                        q = q.substitute(&s, size_of(&s) as i64).expect("small sizes");
+                    }
+                    q.as_const().expect("every symbol substituted") as usize
+                }
+            })
+            .collect();
         let n: usize = shape.iter().product();
         let t = if ty.dtype.is_int() {
             let range = int_range(region, id);
