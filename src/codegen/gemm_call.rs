@@ -57,6 +57,10 @@ pub struct GemmPlan {
     pub k: i64,
     /// The output channels or units.
     pub n: i64,
+    /// `Some(relu)` when the group computes only the contraction (plus its bias, and a
+    /// ReLU when `relu`), all of which the engine applies in registers: the call then
+    /// writes straight into the output, and no epilogue pass runs.
+    pub direct: Option<bool>,
 }
 
 /// Rows per block for a reduction of depth `k`: the im2col block stays near 256 KiB, but
@@ -74,6 +78,15 @@ pub fn scratch_elems(plan_k: i64, plan_n: i64) -> i64 {
 }
 
 /// Emits one call of `netc_sgemm_packed` (the result block `c`, row-major `m × n`).
+/// Where a call stores its `m × n` result: `c` with row and column strides (elements),
+/// and whether the engine applies a ReLU last.
+struct Dest {
+    c: Value,
+    rsc: Value,
+    csc: Value,
+    relu: bool,
+}
+
 #[allow(clippy::too_many_arguments)] // The fields of one GEMM call.
 fn call(
     kb: &mut Kb<'_>,
@@ -82,7 +95,7 @@ fn call(
     a: Value,
     rsa: Value,
     csa: Value,
-    c: Value,
+    dest: &Dest,
     bias: Option<Value>,
 ) -> Result<(), CodegenError> {
     let gemm = kb
@@ -96,7 +109,6 @@ fn call(
     let p = kb.b.ins().stack_addr(types::I64, slot, 0);
     let f = MemFlagsData::trusted();
     let zero = kb.int(0);
-    let one = kb.int(1);
     let n = kb.int(plan.n);
     let k = kb.int(plan.k);
     let off = i32::try_from(plan.packed * 8).unwrap_or(i32::MAX);
@@ -114,9 +126,9 @@ fn call(
         (field::RSB, zero),
         (field::CSB, zero),
         (field::PACKED_B, packed),
-        (field::C, c),
-        (field::RSC, n),
-        (field::CSC, one),
+        (field::C, dest.c),
+        (field::RSC, dest.rsc),
+        (field::CSC, dest.csc),
         (field::BIAS, bias),
         (field::RESIDUAL, zero),
         (field::RSR, zero),
@@ -124,7 +136,8 @@ fn call(
     ] {
         kb.b.ins().store(f, v, p, o);
     }
-    kb.b.ins().store(f, zero32, p, field::RELU);
+    let relu = kb.b.ins().iconst(types::I32, i64::from(dest.relu));
+    kb.b.ins().store(f, relu, p, field::RELU);
     kb.b.ins().store(f, zero32, p, field::ACCUMULATE);
     kb.b.ins().call(gemm, &[p]);
     Ok(())
@@ -262,7 +275,29 @@ pub fn conv(
                 let one = kb.int(1);
                 (ablk, k, one)
             };
-            call(kb, m, plan, ap, rsa, csa, cblk, bias)?;
+            if let (Some(relu), Some((_, out))) = (plan.direct, c.outputs.first()) {
+                // Straight into the output: row p is (p / OW, p % OW), rows `stride_w`
+                // apart (both storage orders are dense over (h, w)).
+                let oh0 = kb.b.ins().udiv(p0, ow_);
+                let ow0 = kb.b.ins().urem(p0, ow_);
+                let off = kb.byte_offset(out, &[n, zero, oh0, ow0]);
+                let dest = Dest {
+                    c: kb.b.ins().iadd(out.base, off),
+                    rsc: out.strides[3],
+                    csc: out.strides[1],
+                    relu,
+                };
+                return call(kb, m, plan, ap, rsa, csa, &dest, bias);
+            }
+            let nv = kb.int(plan.n);
+            let onev = kb.int(1);
+            let dest = Dest {
+                c: cblk,
+                rsc: nv,
+                csc: onev,
+                relu: false,
+            };
+            call(kb, m, plan, ap, rsa, csa, &dest, bias)?;
             epilogue(kb, c, m, plan.n, cblk, 1, add_bias, &mut |kb, i| {
                 let p = kb.b.ins().iadd(p0, i);
                 let oh = kb.b.ins().udiv(p, ow_);
@@ -406,6 +441,36 @@ pub fn dense(
             xi.push(zero);
             let off = kb.byte_offset(&x, &xi);
             let ap = kb.b.ins().iadd(x.base, off);
+            if let (Some(relu), Some((_, out))) = (plan.direct, c.outputs.first()) {
+                let mut oi = lead.to_vec();
+                oi.push(p0);
+                oi.push(zero);
+                let off = kb.byte_offset(out, &oi);
+                let dest = Dest {
+                    c: kb.b.ins().iadd(out.base, off),
+                    rsc: out.strides[r - 2],
+                    csc: out.strides[r - 1],
+                    relu,
+                };
+                return call(
+                    kb,
+                    m,
+                    plan,
+                    ap,
+                    x.strides[r - 2],
+                    x.strides[r - 1],
+                    &dest,
+                    bias,
+                );
+            }
+            let nv = kb.int(plan.n);
+            let onev = kb.int(1);
+            let dest = Dest {
+                c: cblk,
+                rsc: nv,
+                csc: onev,
+                relu: false,
+            };
             call(
                 kb,
                 m,
@@ -413,7 +478,7 @@ pub fn dense(
                 ap,
                 x.strides[r - 2],
                 x.strides[r - 1],
-                cblk,
+                &dest,
                 bias,
             )?;
             let lead = lead.to_vec();

@@ -691,11 +691,28 @@ impl<'g> Lowerer<'g> {
             [k, n] => (*k as i64, *n as i64),
             _ => return Err(CodegenError::internal("a GEMM weight of rank ≠ 2".into())),
         };
+        // The engine applies the bias and a ReLU in registers: a group computing only
+        // those writes straight into its output.
+        let value = Region::value(c);
+        let bias_fused = bias
+            .as_ref()
+            .is_none_or(|b| matches!(b.src, Src::Param { .. }));
+        let direct = match outputs {
+            [v] if bias_fused && *v == value => Some(false),
+            [v] if bias_fused
+                && matches!(body.node(v.node).op, Op::Relu)
+                && body.inputs_of(v.node) == [value] =>
+            {
+                Some(true)
+            }
+            _ => None,
+        };
         let plan = super::gemm_call::GemmPlan {
             packed: t,
             mb: super::gemm_call::block_rows(k),
             k,
             n,
+            direct,
         };
         let need = super::gemm_call::scratch_elems(k, n) as u64 * 4;
         self.program.scratch_bytes = self.program.scratch_bytes.max(need);
@@ -704,7 +721,6 @@ impl<'g> Lowerer<'g> {
             Op::Conv2d(a) => Some(a.clone()),
             _ => None,
         };
-        let value = Region::value(c);
         self.next_calls_gemm = true;
         let engine = super::kernels::gemm::selected_kernel();
         self.next_algorithm = match &attrs {
@@ -717,6 +733,12 @@ impl<'g> Lowerer<'g> {
             ),
             None => format!("gemm {engine}, epilogue in cache"),
         };
+        if plan.direct.is_some() {
+            self.next_algorithm = self.next_algorithm.replace(
+                "epilogue in cache",
+                "bias/relu in registers, stored in place",
+            );
+        }
         self.function(
             &format!("{}_gemm", cnode.op.name()),
             layer,
