@@ -57,16 +57,13 @@
 #[path = "shared/nets.rs"]
 mod nets;
 
-use ndarray::{ArrayD, IxDyn};
 use netc::codegen::{self, CodegenOptions};
 use netc::ir::graph::Graph;
-use netc::ir::op::Op;
-use netc::ir::shape::Dim;
 use netc::passes::pipeline::{PassOptions, PassSelection};
 use netc::passes::{compile, compile_with, CompileOptions};
 use netc::runtime::{arena, interp, Tensor};
 use netc::syntax::loader::{load_source_with, DiskReader, Program};
-use nets::{int_range, max_rel_diff, random_weights, Rng};
+use nets::{max_rel_diff, random_weights, Rng};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -1276,45 +1273,14 @@ fn sequence_net(seed: u64) -> Net {
 /// Random inputs for `graph` with the symbolic sizes of `sizes`: floats in [−1, 1), valid
 /// integer ids.
 fn inputs_at(graph: &Graph, sizes: &Sizes, seed: u64) -> BTreeMap<String, Tensor> {
-    let mut rng = Rng(seed);
-    let region = &graph.body;
-    let mut out = BTreeMap::new();
-    for &id in &region.inputs {
-        let Op::Input { name, ty, .. } = &region.node(id).op else {
-            continue;
-        };
-        let shape: Vec<usize> = ty
-            .shape
-            .dims()
+    let size_of = |s: &str| {
+        sizes
             .iter()
-            .map(|d| match d {
-                Dim::Known(k) => *k as usize,
-                Dim::Sym(p) => {
-                    let mut q = p.clone();
-                    for s in p.symbols() {
-                        let v = sizes
-                            .iter()
-                            .find(|(n, _)| *n == s)
-                            .map(|(_, v)| *v)
-                            .unwrap_or_else(|| panic!("no size for `{s}`"));
-                        q = q.substitute(&s, v as i64).expect("small sizes");
-                    }
-                    q.as_const().expect("every symbol substituted") as usize
-                }
-            })
-            .collect();
-        let n: usize = shape.iter().product();
-        let t = if ty.dtype.is_int() {
-            let range = int_range(region, id);
-            let v: Vec<i64> = (0..n).map(|_| (rng.next() % range as u64) as i64).collect();
-            Tensor::I64(ArrayD::from_shape_vec(IxDyn(&shape), v).expect("shape"))
-        } else {
-            let v: Vec<f32> = (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect();
-            Tensor::F32(ArrayD::from_shape_vec(IxDyn(&shape), v).expect("shape"))
-        };
-        out.insert(name.clone(), t);
-    }
-    out
+            .find(|(n, _)| *n == s)
+            .map(|(_, v)| *v)
+            .unwrap_or_else(|| panic!("no size for `{s}`"))
+    };
+    nets::random_inputs_with(graph, &size_of, seed)
 }
 
 /// Checks `src`; a net that does not check is a bug in the generator.

@@ -160,12 +160,25 @@ fn finish(
             Lanes::Four(axis)
         };
         let a = kb.b.use_var(*acc);
-        c.expr.clear();
-        c.expr.bind(c.value, &at, lanes, a);
-        for (v, dst) in c.outputs.clone() {
-            let y = c.expr.eval(kb, v, &at, lanes)?;
-            kb.store(&dst, &at, lanes, y);
-        }
+        store_outputs(kb, c, &at, lanes, a)?;
+    }
+    Ok(())
+}
+
+/// Stores every output of the contraction's group at `at`, the contraction's value there
+/// being `value` (the epilogue, evaluated in registers).
+pub fn store_outputs(
+    kb: &mut Kb<'_>,
+    c: &mut Contraction<'_, '_>,
+    at: &[Value],
+    lanes: Lanes,
+    value: Value,
+) -> Result<(), CodegenError> {
+    c.expr.clear();
+    c.expr.bind(c.value, at, lanes, value);
+    for (v, dst) in c.outputs.clone() {
+        let y = c.expr.eval(kb, v, at, lanes)?;
+        kb.store(&dst, at, lanes, y);
     }
     Ok(())
 }

@@ -199,13 +199,7 @@ fn epilogue(
             }
             let mut at = idx.clone();
             at[axis] = o;
-            c.expr.clear();
-            c.expr.bind(c.value, &at, lanes, v);
-            for (val, dst) in c.outputs.clone() {
-                let y = c.expr.eval(kb, val, &at, lanes)?;
-                kb.store(&dst, &at, lanes, y);
-            }
-            Ok(())
+            super::contraction::store_outputs(kb, c, &at, lanes, v)
         })
     })
 }
