@@ -752,13 +752,10 @@ fn image_net(seed: u64) -> Net {
             );
             g.tag("softmax_cross_entropy");
         } else {
-            // Against half another value of its shape (or of itself): a value close to
-            // `a` (an LRN with a tiny alpha of it) would leave only rounding.
-            let b = values
-                .iter()
-                .find(|v| v.name != a.name && v.c == a.c && v.h == a.h && v.w == a.w)
-                .map_or(a.name.clone(), |v| v.name.clone());
-            let _ = writeln!(lines, "    o{n_out} = mse({}, {b} * 0.5)", a.name);
+            // Against half of itself: against another value, one close to `a` or to its
+            // half (an LRN of `x` with a tiny alpha, and `k: 2`, `beta: 1`) would leave
+            // only rounding.
+            let _ = writeln!(lines, "    o{n_out} = mse({}, {} * 0.5)", a.name, a.name);
             g.tag("mse");
         }
         n_out += 1;
