@@ -63,6 +63,16 @@ pub struct Contraction<'e, 'r> {
     pub outputs: Vec<(ValueRef, Bound)>,
 }
 
+impl Contraction<'_, '_> {
+    /// The first stored output (the one whose shape the loop nest walks).
+    pub fn first_output(&self) -> Result<Bound, CodegenError> {
+        self.outputs
+            .first()
+            .map(|(_, b)| b.clone())
+            .ok_or_else(|| CodegenError::internal("a contraction without outputs".into()))
+    }
+}
+
 /// Emits the contraction.
 pub fn lower(kb: &mut Kb<'_>, c: &mut Contraction<'_, '_>) -> Result<(), CodegenError> {
     match c.kind.clone() {
@@ -189,11 +199,7 @@ fn conv(
     a: &Conv2d,
     packed: bool,
 ) -> Result<(), CodegenError> {
-    let out = c
-        .outputs
-        .first()
-        .map(|(_, b)| b.clone())
-        .ok_or_else(|| CodegenError::internal("a convolution without outputs".into()))?;
+    let out = c.first_output()?;
     let x = c.x.clone();
     let w = c.w.clone();
     // Sizes: x [N, C, H, W]; out [N, O, OH, OW]; weight [O, C/g, kh, kw].
@@ -307,11 +313,7 @@ fn conv(
 }
 
 fn dense(kb: &mut Kb<'_>, c: &mut Contraction<'_, '_>, packed: bool) -> Result<(), CodegenError> {
-    let out = c
-        .outputs
-        .first()
-        .map(|(_, b)| b.clone())
-        .ok_or_else(|| CodegenError::internal("a dense layer without outputs".into()))?;
+    let out = c.first_output()?;
     let x = c.x.clone();
     let w = c.w.clone();
     let r = out.rank();
@@ -364,11 +366,7 @@ fn dense(kb: &mut Kb<'_>, c: &mut Contraction<'_, '_>, packed: bool) -> Result<(
 }
 
 fn matmul(kb: &mut Kb<'_>, c: &mut Contraction<'_, '_>) -> Result<(), CodegenError> {
-    let out = c
-        .outputs
-        .first()
-        .map(|(_, b)| b.clone())
-        .ok_or_else(|| CodegenError::internal("a matmul without outputs".into()))?;
+    let out = c.first_output()?;
     let a = c.x.clone();
     let b = c.w.clone();
     let r = out.rank();

@@ -212,11 +212,7 @@ pub fn conv(
     plan: &GemmPlan,
     scratch: Value,
 ) -> Result<(), CodegenError> {
-    let out = c
-        .outputs
-        .first()
-        .map(|(_, b)| b.clone())
-        .ok_or_else(|| CodegenError::internal("a convolution without outputs".into()))?;
+    let out = c.first_output()?;
     let x = c.x.clone();
     let (n_, oh_, ow_) = (out.dims[0], out.dims[2], out.dims[3]);
     let (h_, w_) = (x.dims[2], x.dims[3]);
@@ -408,11 +404,7 @@ pub fn dense(
     plan: &GemmPlan,
     scratch: Value,
 ) -> Result<(), CodegenError> {
-    let out = c
-        .outputs
-        .first()
-        .map(|(_, b)| b.clone())
-        .ok_or_else(|| CodegenError::internal("a dense layer without outputs".into()))?;
+    let out = c.first_output()?;
     let x = c.x.clone();
     let r = out.rank();
     if r < 2 {

@@ -252,7 +252,6 @@ impl<'g> Lowerer<'g> {
             })
             .collect::<Result<_, _>>()?;
         let name = node.op.name();
-        let one = |f: FuncId| Ok(vec![Call::Kernel(f)]);
         match &node.op {
             Op::Input { .. } | Op::Param(_) | Op::Fill { .. } => Ok(Vec::new()),
             Op::Concat { in_place: true, .. } => Ok(Vec::new()),
@@ -262,17 +261,14 @@ impl<'g> Lowerer<'g> {
             } => {
                 let axis = *axis;
                 // Offsets of each input along the axis: known, or summed at run time.
-                let f = self.function(name, &layer, span, &mut |kb| {
-                    let b = bind_all(kb, &ins);
-                    let out = kb.bind(&outs[0]);
+                self.simple(name, &layer, span, &ins, &outs, &mut |kb, xs, out| {
                     let mut off = kb.int(0);
-                    for x in &b {
-                        copy_at(kb, x, &out, axis, off)?;
+                    for x in xs {
+                        copy_at(kb, x, out, axis, off)?;
                         off = kb.b.ins().iadd(off, x.dims[axis]);
                     }
                     Ok(())
-                })?;
-                one(f)
+                })
             }
             Op::Add
             | Op::Sub
@@ -285,22 +281,18 @@ impl<'g> Lowerer<'g> {
             | Op::Dropout { .. }
             | Op::Relayout { .. }
             | Op::BatchNorm { .. } => {
-                let f = self.function(name, &layer, span, &mut |kb| {
-                    let b = bind_all(kb, &ins);
-                    let leaves: BTreeMap<ValueRef, Bound> = inputs.iter().copied().zip(b).collect();
-                    let dst = kb.bind(&outs[0]);
-                    elementwise::lower(kb, r, leaves, &[Region::value(id)], &[dst], &layer)
-                })?;
-                one(f)
+                self.simple(name, &layer, span, &ins, &outs, &mut |kb, xs, out| {
+                    let leaves: BTreeMap<ValueRef, Bound> =
+                        inputs.iter().copied().zip(xs.iter().cloned()).collect();
+                    let dst = [out.clone()];
+                    elementwise::lower(kb, r, leaves, &[Region::value(id)], &dst, &layer)
+                })
             }
             Op::Slice { axis, start, .. } => {
                 let (axis, start) = (*axis, *start as i64);
-                let f = self.function(name, &layer, span, &mut |kb| {
-                    let x = kb.bind(&ins[0]);
-                    let out = kb.bind(&outs[0]);
-                    copy::shifted(kb, &x, &out, axis, start, false)
-                })?;
-                one(f)
+                self.simple(name, &layer, span, &ins, &outs, &mut |kb, xs, out| {
+                    copy::shifted(kb, &xs[0], out, axis, start, false)
+                })
             }
             Op::Flatten | Op::Reshape { .. } | Op::FlattenChannelsLast => {
                 let channels_last = matches!(node.op, Op::FlattenChannelsLast);
@@ -320,33 +312,23 @@ impl<'g> Lowerer<'g> {
                 let dst_dense = self.dense(r, Region::value(id), &outs[0])
                     && (outs[0].dims.len() != 4 || r.layout(Region::value(id)) == Layout::Nchw);
                 let flat = src_dense && dst_dense;
-                let f = self.function(name, &layer, span, &mut |kb| {
-                    let x = kb.bind(&ins[0]);
-                    let out = kb.bind(&outs[0]);
-                    copy::linear(kb, &x, &out, &order, flat)
-                })?;
-                one(f)
+                self.simple(name, &layer, span, &ins, &outs, &mut |kb, xs, out| {
+                    copy::linear(kb, &xs[0], out, &order, flat)
+                })
             }
-            Op::Embed => {
-                let f = self.function(name, &layer, span, &mut |kb| {
-                    let ids = kb.bind(&ins[0]);
-                    let table = kb.bind(&ins[1]);
-                    let out = kb.bind(&outs[0]);
-                    copy::embed(kb, &ids, &table, &out)
-                })?;
-                one(f)
-            }
+            Op::Embed => self.simple(name, &layer, span, &ins, &outs, &mut |kb, xs, out| {
+                copy::embed(kb, &xs[0], &xs[1], out)
+            }),
             Op::Conv2d(_) | Op::Dense | Op::MatMul => {
                 let leaves: Vec<ValueRef> = inputs.clone();
                 let f = self.contraction(key, r, id, r, id, &leaves, &ins, &outs, &layer)?;
-                one(f)
+                Ok(vec![Call::Kernel(f)])
             }
             Op::MaxPool2d(p) | Op::AvgPool2d(p) => {
                 let max = matches!(node.op, Op::MaxPool2d(_));
                 let attrs = p.clone();
-                let f = self.function(name, &layer, span, &mut |kb| {
-                    let x = kb.bind(&ins[0]);
-                    let out = kb.bind(&outs[0]);
+                self.simple(name, &layer, span, &ins, &outs, &mut |kb, xs, out| {
+                    let x = &xs[0];
                     let mut expr = Expr::new(r, BTreeMap::from([(inputs[0], x.clone())]), &layer);
                     let mut pool = spatial::Pool {
                         max,
@@ -355,20 +337,16 @@ impl<'g> Lowerer<'g> {
                         input_dims: x.dims.clone(),
                         value: Region::value(id),
                         expr: &mut expr,
-                        outputs: vec![(Region::value(id), out)],
+                        outputs: vec![(Region::value(id), out.clone())],
                     };
                     spatial::pool(kb, &mut pool)
-                })?;
-                one(f)
+                })
             }
             Op::GlobalAvgPool | Op::GlobalMaxPool => {
                 let max = matches!(node.op, Op::GlobalMaxPool);
-                let f = self.function(name, &layer, span, &mut |kb| {
-                    let x = kb.bind(&ins[0]);
-                    let out = kb.bind(&outs[0]);
-                    spatial::global_pool(kb, &x, &out, max)
-                })?;
-                one(f)
+                self.simple(name, &layer, span, &ins, &outs, &mut |kb, xs, out| {
+                    spatial::global_pool(kb, &xs[0], out, max)
+                })
             }
             Op::Lrn {
                 size,
@@ -377,54 +355,58 @@ impl<'g> Lowerer<'g> {
                 k,
             } => {
                 let (size, alpha, beta, k) = (*size, *alpha, *beta, *k);
-                let f = self.function(name, &layer, span, &mut |kb| {
-                    let x = kb.bind(&ins[0]);
-                    let out = kb.bind(&outs[0]);
-                    spatial::lrn(kb, &x, &out, size, alpha, beta, k)
-                })?;
-                one(f)
+                self.simple(name, &layer, span, &ins, &outs, &mut |kb, xs, out| {
+                    spatial::lrn(kb, &xs[0], out, size, alpha, beta, k)
+                })
             }
             Op::Softmax { axis } | Op::LogSoftmax { axis } => {
                 let log = matches!(node.op, Op::LogSoftmax { .. });
                 let axis = *axis;
-                let f = self.function(name, &layer, span, &mut |kb| {
-                    let x = kb.bind(&ins[0]);
-                    let out = kb.bind(&outs[0]);
-                    reduce::softmax(kb, &x, &out, axis, log)
-                })?;
-                one(f)
+                self.simple(name, &layer, span, &ins, &outs, &mut |kb, xs, out| {
+                    reduce::softmax(kb, &xs[0], out, axis, log)
+                })
             }
             Op::Mean { axis } | Op::Sum { axis } => {
                 let mean = matches!(node.op, Op::Mean { .. });
                 let axis = *axis;
-                let f = self.function(name, &layer, span, &mut |kb| {
-                    let x = kb.bind(&ins[0]);
-                    let out = kb.bind(&outs[0]);
-                    reduce::mean_sum(kb, &x, &out, axis, mean)
-                })?;
-                one(f)
+                self.simple(name, &layer, span, &ins, &outs, &mut |kb, xs, out| {
+                    reduce::mean_sum(kb, &xs[0], out, axis, mean)
+                })
             }
             Op::SoftmaxCrossEntropy => {
-                let f = self.function(name, &layer, span, &mut |kb| {
-                    let x = kb.bind(&ins[0]);
-                    let y = kb.bind(&ins[1]);
-                    let out = kb.bind(&outs[0]);
-                    reduce::cross_entropy(kb, &x, &y, &out)
-                })?;
-                one(f)
+                self.simple(name, &layer, span, &ins, &outs, &mut |kb, xs, out| {
+                    reduce::cross_entropy(kb, &xs[0], &xs[1], out)
+                })
             }
-            Op::Mse => {
-                let f = self.function(name, &layer, span, &mut |kb| {
-                    let x = kb.bind(&ins[0]);
-                    let y = kb.bind(&ins[1]);
-                    let out = kb.bind(&outs[0]);
-                    reduce::mse(kb, &x, &y, &out)
-                })?;
-                one(f)
-            }
+            Op::Mse => self.simple(name, &layer, span, &ins, &outs, &mut |kb, xs, out| {
+                reduce::mse(kb, &xs[0], &xs[1], out)
+            }),
             Op::Group(g) => self.group(key, r, id, g, &ins, &outs, &layer),
             Op::Loop(l) => self.recurrence(key, r, id, l, &ins, &outs, &layer),
         }
+    }
+
+    /// One kernel that binds the operands `ins` and the first of `outs` and emits `body`
+    /// (the ops whose lowering is one call).
+    #[allow(clippy::too_many_arguments)] // The kernel's name, layer and operands.
+    fn simple(
+        &mut self,
+        name: &str,
+        layer: &str,
+        span: crate::diagnostics::Span,
+        ins: &[Operand],
+        outs: &[Operand],
+        body: &mut dyn FnMut(&mut Kb<'_>, &[Bound], &Bound) -> Result<(), CodegenError>,
+    ) -> Result<Vec<Call>, CodegenError> {
+        let out = outs
+            .first()
+            .ok_or_else(|| CodegenError::internal(format!("`{name}` without outputs")))?;
+        let f = self.function(name, layer, span, &mut |kb| {
+            let xs = bind_all(kb, ins);
+            let o = kb.bind(out);
+            body(kb, &xs, &o)
+        })?;
+        Ok(vec![Call::Kernel(f)])
     }
 
     /// Whether value `v` (operand `o`) is a whole buffer, dense in its layout's order.
