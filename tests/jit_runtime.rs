@@ -110,3 +110,32 @@ fn an_out_of_range_token_id_is_an_error_naming_the_layer() {
     let inputs = BTreeMap::from([("tokens".to_string(), Tensor::I64(ids))]);
     assert!(exe.run(&inputs).is_ok());
 }
+
+/// A contraction whose fused epilogue reads both its output and a slice of it from index 0
+/// (found by the random-net soak: it failed to compile with E0410).
+#[test]
+fn an_epilogue_reading_a_slice_of_its_contraction_compiles_and_agrees() {
+    let src = "net random(x: f32[N, 2]) -> o1 {\n    v1 = x -> dense(3)\n    v2 = v1 -> slice(axis: 1, start: 0, end: 3)\n    o1 = add(v2, v1)\n}\n\nnet conv_case(x: f32[N, 3, 5, 5]) -> o1 {\n    v1 = x -> conv(4, kernel: 3)\n    v2 = v1 -> slice(axis: 1, start: 0, end: 2)\n    v3 = v1 -> slice(axis: 1, start: 0, end: 4)\n    o1 = add(v3, v1)\n    o2 = v2\n}\n";
+    for net in ["random", "conv_case"] {
+        let opts = |passes| ModelOptions {
+            net: Some(net.to_string()),
+            passes,
+            ..ModelOptions::default()
+        };
+        let optimised = Model::from_source("slice.net", src, &opts(Some(PassOptions::default())))
+            .expect("loads");
+        let lowered = Model::from_source("slice.net", src, &opts(None)).expect("loads");
+        let w = lowered.init_weights(3);
+        let compiled = optimised
+            .compile(&CodegenOptions::default())
+            .expect("the JIT compiles it");
+        let mut exe = compiled.bind(&w).expect("binds");
+        for batch in [1, 3] {
+            let inputs = random_inputs_with(&lowered.graph, &|_| batch, 9);
+            let want = interp::run(&lowered.graph, &w, &inputs).expect("the interpreter runs");
+            let got = exe.run(&inputs).expect("runs");
+            let d = max_rel_diff(&want, &got, net);
+            assert!(d <= 1e-4, "{net} b{batch}: rel diff {d:e}");
+        }
+    }
+}

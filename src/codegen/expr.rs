@@ -155,9 +155,13 @@ impl<'r> Expr<'r> {
                 let a = uidx
                     .get_mut(*axis)
                     .ok_or_else(|| self.unsupported("a slice axis past the rank"))?;
-                *a =
-                    kb.b.ins()
-                        .iadd_imm_s(*a, i64::try_from(*start).unwrap_or(i64::MAX));
+                // A slice from 0 reads its input at the same index: the same SSA index, so a
+                // value bound at it (a contraction's accumulator) is found.
+                if *start != 0 {
+                    *a =
+                        kb.b.ins()
+                            .iadd_imm_s(*a, i64::try_from(*start).unwrap_or(i64::MAX));
+                }
                 self.eval(kb, u, &uidx, lanes)
             }
             Op::BatchNorm { eps } => {
