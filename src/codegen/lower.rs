@@ -20,6 +20,9 @@ use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Linkage, Module};
 use std::collections::BTreeMap;
 
+/// The body of a kernel made by [`Lowerer::simple`]: its bound inputs and output.
+type KernelBody<'x> = dyn FnMut(&mut Kb<'_>, &[Bound], &Bound) -> Result<(), CodegenError> + 'x;
+
 /// The state of one compile.
 pub struct Lowerer<'g> {
     /// The net.
@@ -396,7 +399,7 @@ impl<'g> Lowerer<'g> {
         span: crate::diagnostics::Span,
         ins: &[Operand],
         outs: &[Operand],
-        body: &mut dyn FnMut(&mut Kb<'_>, &[Bound], &Bound) -> Result<(), CodegenError>,
+        body: &mut KernelBody<'_>,
     ) -> Result<Vec<Call>, CodegenError> {
         let out = outs
             .first()
